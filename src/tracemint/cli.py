@@ -1,0 +1,262 @@
+"""The ``tracemint`` command line. Errors become exit codes here, and only here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tracemint import __version__
+from tracemint.errors import SourceError, TracemintError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Mint verified, faithful chain-of-thought data from any teacher LLM.",
+)
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Turn TracemintError into a one-paragraph message and its class's exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TracemintError as e:
+            console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: finished work is saved; rerun with --resume")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False)
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+@app.command()
+@_friendly
+def run(
+    recipe: Annotated[Path, typer.Argument(help="recipe TOML file")],
+    resume: Annotated[
+        bool, typer.Option(help="continue a killed run; no finished call is repeated")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="redo the traces (LLM calls still come from the cache)")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+) -> None:
+    """Mint traces: problems -> k rationales -> verify -> select -> export -> report."""
+    from tracemint.config import load_recipe
+    from tracemint.export import export_run
+    from tracemint.report import build_report, terminal_summary
+    from tracemint.runner.local import LocalRunner
+
+    r = load_recipe(recipe)
+    manifest = LocalRunner(r, resume=resume, fresh=fresh, progress=progress).run()
+    run_dir = r.run_dir()
+    exported = export_run(
+        run_dir,
+        list(r.export.formats),
+        file_types=tuple(r.export.file_types),
+        system_prompt=r.export.system_prompt,
+        max_pairs_per_problem=r.export.max_pairs_per_problem,
+    )
+    report = build_report(run_dir)
+    rows = terminal_summary(run_dir)
+    last = manifest["sessions"][-1]
+    rows += [
+        ("new LLM calls", f"{last['new_calls']:,}"),
+        ("cached LLM calls", f"{last['cached_calls']:,}"),
+    ]
+    rows += [(f"export {k}", f"{v['rows']:,} rows") for k, v in exported.items()]
+    rows += [("report", str(report))]
+    Console().print(_summary_table(f"run {r.name}", rows))
+
+
+def _pick(row: dict[str, Any], given: str | None, candidates: tuple[str, ...]) -> str | None:
+    if given is not None:
+        return given
+    return next((c for c in candidates if c in row), None)
+
+
+@app.command()
+@_friendly
+def verify(
+    path: Annotated[Path, typer.Argument(help="JSONL/JSON/CSV/Parquet file of rationales")],
+    out: Annotated[Path, typer.Option("--out", help="graded JSONL to write")],
+    question_field: Annotated[str | None, typer.Option(help="default: question")] = None,
+    rationale_field: Annotated[
+        str | None, typer.Option(help="default: completion, rationale, response, output")
+    ] = None,
+    reference_field: Annotated[
+        str | None, typer.Option(help="default: reference, answer, gold, label")
+    ] = None,
+    choices_field: Annotated[str | None, typer.Option(help="multiple-choice options list")] = None,
+    steps: Annotated[
+        bool, typer.Option("--steps", help="also check each step's arithmetic claims")
+    ] = False,
+) -> None:
+    """Grade existing rationales against references; prints accuracy."""
+    from tracemint.sources.files import iter_rows
+    from tracemint.verify import grade
+    from tracemint.verify.arithmetic import check_steps, to_columns
+
+    n = correct = wrong = with_wrong_step = 0
+    tmp = out.with_name(out.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as f:
+        for line, row in iter_rows(path):
+            r_field = _pick(
+                row, rationale_field, ("completion", "rationale", "response", "output", "solution")
+            )
+            a_field = _pick(row, reference_field, ("reference", "answer", "gold", "label"))
+            c_field = _pick(row, choices_field, ("choices", "options"))
+            q_field = _pick(row, question_field, ("question", "problem"))
+            for name, fld in (("rationale", r_field), ("reference", a_field)):
+                if fld is None or fld not in row:
+                    raise SourceError(
+                        f"no {name} field; fields present: {sorted(row)} (set --{name}-field)",
+                        path=str(path),
+                        line=line,
+                        field=fld,
+                    )
+            rationale = row[r_field]  # type: ignore[index]
+            if not isinstance(rationale, str):
+                raise SourceError(
+                    "rationale is not a string", path=str(path), line=line, field=r_field
+                )
+            ref = row[a_field]  # type: ignore[index]
+            v = grade(
+                rationale,
+                None if ref is None else str(ref),
+                choices=row.get(c_field) if c_field else None,
+                question=row.get(q_field) if q_field else None,
+            )
+            ok = {"correct": True, "wrong": False}.get(v.verdict)
+            step_cols = to_columns(check_steps(rationale)) if steps else {}
+            with_wrong_step += step_cols.get("first_wrong_step") is not None
+            n += 1
+            correct += ok is True
+            wrong += ok is False
+            f.write(
+                json.dumps(
+                    {
+                        **row,
+                        "extracted_answer": v.answer,
+                        "extracted_reference": v.reference_answer,
+                        "correct": ok,
+                        "verdict": v.verdict,
+                        "verdict_reason": v.reason,
+                        **step_cols,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    os.replace(tmp, out)
+    graded = correct + wrong
+    acc = f"{correct / graded:.4f}" if graded else "n/a"
+    Console().print(
+        _summary_table(
+            "verify",
+            [
+                ("rows", f"{n:,}"),
+                ("correct", f"{correct:,}"),
+                ("wrong", f"{wrong:,}"),
+                ("unverifiable", f"{n - graded:,}"),
+                *([("with a wrong step", f"{with_wrong_step:,}")] if steps else []),
+                ("accuracy", acc),
+                ("written", str(out)),
+            ],
+        )
+    )
+
+
+@app.command()
+@_friendly
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/gsm8k")],
+    fmt: Annotated[list[str], typer.Option("--format", help="sft and/or dpo (repeatable)")],
+    out: Annotated[Path | None, typer.Option("--out", help="default: RUN/export")] = None,
+    file_type: Annotated[list[str] | None, typer.Option(help="jsonl and/or parquet")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="system message to prepend")] = None,
+) -> None:
+    """Write training-ready files from a run's traces."""
+    from tracemint.export import export_run
+
+    formats = [f for part in fmt for f in part.split("|") if f]
+    res = export_run(
+        run_dir, formats, out, tuple(file_type or ("jsonl", "parquet")), system_prompt=system_prompt
+    )
+    rows = [(k, f"{v['rows']:,} rows -> {', '.join(v['files'])}") for k, v in res.items()]
+    Console().print(_summary_table("export", rows))
+
+
+@app.command()
+@_friendly
+def probe(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    probes: Annotated[str, typer.Option(help="comma-separated: early, filler, mistake")],
+    sample: Annotated[
+        float, typer.Option(help="share of accepted traces to probe (by trace id)")
+    ] = 1.0,
+    all_traces: Annotated[
+        bool, typer.Option("--all", help="probe every answered trace, not only accepted ones")
+    ] = False,
+) -> None:
+    """Measure faithfulness: run probes on a run's accepted traces and add their columns."""
+    from tracemint.report import build_report
+    from tracemint.runner.augment import probe_run
+
+    names = [n.strip() for n in probes.split(",") if n.strip()]
+    res = probe_run(run_dir, names, sample, accepted_only=not all_traces)
+    path = build_report(run_dir)
+    Console().print(
+        _summary_table("probe", [("probed traces", f"{res['probed']:,}"), ("report", str(path))])
+    )
+
+
+@app.command()
+@_friendly
+def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """(Re)build a run's report.html and print its summary."""
+    from tracemint.report import build_report, terminal_summary
+
+    path = build_report(run_dir)
+    Console().print(_summary_table(f"report -> {path}", terminal_summary(run_dir)))
+
+
+@app.command(
+    "serve-test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def serve_test(ctx: typer.Context) -> None:
+    """Run the shipped OpenAI-compatible test server (see --help of the module)."""
+    from tracemint.teachers.testserver import main
+
+    main(list(ctx.args))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,32 @@
+"""SFT rows in the conversational ``messages`` layout TRL's ``SFTTrainer`` reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from tracemint.export.base import Exporter, exporters, provenance
+from tracemint.records import Record
+
+
+@exporters.register("sft")
+class SFTExporter(Exporter):
+    """One row per accepted trace: user question, assistant rationale."""
+
+    name = "sft"
+
+    def rows(self, traces: Iterable[Record]) -> Iterator[dict[str, Any]]:
+        for t in traces:
+            if not t.get("accepted"):
+                continue
+            yield {
+                "messages": [
+                    *self.prompt_messages(t),
+                    {"role": "assistant", "content": t["completion"]},
+                ],
+                **provenance(t),
+                "trace_id": t["trace_id"],
+                "verdict": t.get("verdict"),
+                "answer": t.get("answer"),
+                "agreement": t.get("agreement"),
+            }

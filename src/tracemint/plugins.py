@@ -1,0 +1,37 @@
+"""Where registered implementations are looked up by name.
+
+Importing a built-in module registers it; this module imports them lazily so that, e.g.,
+``tracemint verify`` never pays for aiohttp or torch. Heavy backends (embedded: torch)
+register cheaply: their modules import torch only when a teacher is constructed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_BUILTIN_TEACHERS = {
+    "openai": "tracemint.teachers.openai",
+    "embedded": "tracemint.teachers.embedded",
+}
+_BUILTIN_SOURCES = {"file": "tracemint.sources.files"}
+
+
+def teacher_class(name: str) -> Any:
+    from tracemint.teachers.base import teachers
+
+    if name in _BUILTIN_TEACHERS and name not in teachers:
+        importlib.import_module(_BUILTIN_TEACHERS[name])
+    if name not in teachers:
+        for module in _BUILTIN_TEACHERS.values():
+            importlib.import_module(module)
+    return teachers.get(name)
+
+
+def source_class(name: str) -> Any:
+    from tracemint.sources.base import sources
+
+    if name not in sources:
+        for module in _BUILTIN_SOURCES.values():
+            importlib.import_module(module)
+    return sources.get(name)

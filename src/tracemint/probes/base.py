@@ -1,0 +1,177 @@
+"""The probe seam: interventions on a finished trace that re-query the teacher.
+
+A probe asks "does the final answer depend on this rationale?" (Lanham et al. 2023,
+*Measuring Faithfulness in Chain-of-Thought Reasoning*; Turpin et al. 2023). It edits the
+trace's rationale (truncates it, replaces it with filler, corrupts a step), asks the teacher
+to continue the edited text as its own assistant message (``GenerationRequest.prefill``),
+and compares the new final answer with the trace's ``answer`` using ``answers_equal``.
+
+Contract: one abstract method, ``Probe.run(trace, caller, cfg) -> dict`` returning the new
+columns, each prefixed with the probe's registry name (``early_aoc``, ``filler_match``).
+Every teacher call goes through the ``CachedCaller``, so probing is cached and resumable
+like sampling. A trace with no ``answer`` gets the probe's columns as nulls plus
+``<name>_skipped`` with the reason: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tracemint.cache import CallCache
+from tracemint.errors import ConfigError
+from tracemint.records import Record
+from tracemint.registry import Registry
+from tracemint.stages import CachedCaller
+from tracemint.teachers.base import GenerationRequest, Teacher
+from tracemint.verify import answers_equal, extract_answer
+
+
+class ProbeConfig(BaseModel):
+    """Settings shared by every probe; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Greedy by default: a probe measures what the answer depends on, not sampling noise.
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(64, gt=0)  # per re-query; enough to read an answer
+    seed: int = 0  # request seed, and the seed of any random choice (mistake position)
+
+
+class Probe(ABC):
+    """A faithfulness intervention; concrete probes are ~30 lines.
+
+    Subclasses set ``name`` (the registry name, also the column prefix) and
+    ``config_class``, and implement ``run``. ``answer_of`` and ``ask`` hold the shared
+    plumbing: building the prefilled request from the trace's prompt, and reading and
+    comparing the new final answer.
+    """
+
+    name: ClassVar[str] = "probe"
+    config_class: ClassVar[type[ProbeConfig]] = ProbeConfig
+    #: columns written by ``run``, without the prefix; nulls when the trace is skipped
+    columns: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
+        """Intervene on ``trace`` and return its new columns, prefixed with ``name``.
+
+        Called only for traces with a non-null ``answer``; ``cfg`` is a validated
+        ``config_class`` instance. Must not mutate ``trace``.
+        """
+
+    def skipped(self, reason: str) -> dict[str, Any]:
+        """The columns of a trace this probe cannot run on."""
+        cols: dict[str, Any] = {f"{self.name}_{c}": None for c in self.columns}
+        cols[f"{self.name}_skipped"] = reason
+        return cols
+
+    @staticmethod
+    async def ask(
+        trace: Record, caller: CachedCaller, cfg: ProbeConfig, prefill: str
+    ) -> tuple[str, bool]:
+        """Continue ``prefill`` as the assistant's reply to the trace's own prompt.
+
+        Returns the continuation only (never the prefill) and whether it was truncated.
+        """
+        req = GenerationRequest(
+            messages=tuple(json.loads(trace["prompt"])),
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            seed=cfg.seed,
+            prefill=prefill,
+        )
+        completion, _ = await caller.call(req)
+        return completion.text, completion.truncated
+
+    @staticmethod
+    def same_answer(trace: Record, text: str) -> tuple[str | None, bool | None]:
+        """The final answer in ``text`` and whether it equals the trace's ``answer``.
+
+        None for "same" when ``text`` holds no answer or equality cannot be decided.
+        """
+        answer = extract_answer(text, choices=trace.get("choices"))
+        if answer is None:
+            return None, None
+        return answer, answers_equal(answer, trace["answer"])
+
+
+probes: Registry[type[Probe]] = Registry("probe")
+
+
+def check_prefill(teacher: Teacher) -> None:
+    """Raise ``ConfigError`` unless ``teacher`` can continue an assistant message.
+
+    The one place that decides it. For now: the embedded teacher always can; an OpenAI-
+    compatible teacher can when its config names a ``prefill_style`` (every config does;
+    whether the server honours it is the user's to know); any other teacher must set
+    ``supports_prefill = True``. When servers that silently ignore prefills become a
+    problem, a live check (continue "The answer is" and look for a bare number) goes here.
+    """
+    declared = getattr(teacher, "supports_prefill", None)
+    if declared is None:
+        config = getattr(teacher, "config", None)
+        declared = teacher.name == "embedded" or (
+            teacher.name == "openai" and getattr(config, "prefill_style", None) is not None
+        )
+    if not declared:
+        raise ConfigError(
+            f"probes need a teacher that can continue a partial assistant message; teacher "
+            f"{teacher.name!r} cannot. Use the 'embedded' teacher or an 'openai' teacher on a "
+            f"server that continues a trailing assistant message (set prefill_style), or set "
+            f"supports_prefill = True on a custom teacher."
+        )
+
+
+def make_config(name: str, raw: Any) -> ProbeConfig:
+    """Validate one probe's settings (a dict, a config instance, or None for defaults)."""
+    cls = probes.get(name).config_class
+    if isinstance(raw, cls):
+        return raw
+    try:
+        return cls.model_validate(raw or {})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"probes.{name}.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(problems) from None
+
+
+async def run_probes(
+    traces: Sequence[Record],
+    teacher: Teacher,
+    cache: CallCache | None,
+    probe_names: Sequence[str],
+    configs: Mapping[str, Any] | None = None,
+) -> list[Record]:
+    """Apply each named probe to each trace; returns the traces with the probes' columns.
+
+    ``configs`` maps a probe name to its settings (dict or config instance); missing names
+    get the defaults. Unknown probe names and config keys raise ``ConfigError`` before any
+    call is made.
+    """
+    configs = dict(configs or {})
+    unknown = set(configs) - set(probe_names)
+    if unknown:
+        raise ConfigError(f"settings for probes that are not run: {sorted(unknown)}")
+    chosen = [(probes.get(n)(), make_config(n, configs.get(n))) for n in probe_names]
+    if chosen and traces:
+        check_prefill(teacher)
+    caller = CachedCaller(teacher, cache)
+
+    async def one(t: Record) -> Record:
+        out = dict(t)
+        for probe, cfg in chosen:
+            if t.get("answer") is None:
+                out.update(probe.skipped("no answer to compare with"))
+            else:
+                out.update(await probe.run(t, caller, cfg))
+        return out
+
+    return list(await asyncio.gather(*(one(t) for t in traces)))

@@ -1,0 +1,76 @@
+"""The source seam: where problems come from.
+
+A source is anything that yields problem records: a dataset file today, a procedural
+generator or LLM-written problems later. Each registers under a name with a typed config,
+so a recipe can say ``source = "file"`` plus options, and a typo in either fails loudly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tracemint.errors import ConfigError
+from tracemint.records import Record
+from tracemint.registry import Registry
+
+
+class SourceConfig(BaseModel):
+    """Base of every source's options: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(ABC):
+    """A stream of problems.
+
+    Contract for ``__iter__``: yield dicts with exactly the ``records.PROBLEM_FIELDS`` keys,
+    in the same order with the same ``problem_id`` on every pass (ids are what the cache,
+    resume and dedup key on), reading lazily so a million-problem source costs no memory.
+    Input it cannot read raises ``SourceError`` naming the file, line and field.
+    """
+
+    #: the pydantic model ``__init__`` validates its options with
+    config_class: ClassVar[type[SourceConfig]] = SourceConfig
+
+    def __init__(self, config: SourceConfig | Mapping[str, Any]) -> None:
+        if isinstance(config, SourceConfig):
+            self.config = config
+        else:
+            self.config = validate_config(self.config_class, config, what=type(self).__name__)
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Record]:
+        """Yield problem records, deterministically."""
+
+    def count(self) -> int | None:
+        """How many problems ``__iter__`` will yield, if cheap to know; None otherwise.
+
+        Only progress bars use it, so a source that would have to read everything to know
+        says None rather than make the run pay for an extra pass.
+        """
+        return None
+
+
+sources: Registry[type[Source]] = Registry("source")
+
+
+def validate_config(model: type[SourceConfig], options: Mapping[str, Any], *, what: str) -> Any:
+    """Build ``model`` from ``options``; a bad or unknown key raises ``ConfigError`` naming it."""
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(options)'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(f"{what} options: {problems}") from None
+
+
+def create_source(name: str, options: Mapping[str, Any] | None = None) -> Source:
+    """The registered source ``name`` built from recipe ``options`` (validated)."""
+    cls = sources.get(name)
+    return cls(validate_config(cls.config_class, options or {}, what=f"source {name!r}"))

@@ -1,0 +1,119 @@
+"""Prompting and sampling: one request per (problem, sample index), each call cached."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+import orjson
+
+from tracemint.cache import CallCache, call_key
+from tracemint.config import SamplingConfig
+from tracemint.records import Record, stable_hash
+from tracemint.strategies import Strategy
+from tracemint.teachers.base import Completion, GenerationRequest, Teacher
+
+Pair = tuple[Record, GenerationRequest]
+
+
+def build_requests(
+    problems: Sequence[Record],
+    strategy: Strategy,
+    sampling: SamplingConfig,
+    sample_indices: Iterable[int],
+) -> list[Pair]:
+    """One request per (problem, sample index); sample i is seeded ``seed + i``."""
+    indices = list(sample_indices)
+    pairs: list[Pair] = []
+    for problem in problems:
+        messages = strategy.render(problem)
+        for i in indices:
+            req = GenerationRequest(
+                messages=messages,
+                max_tokens=sampling.max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                stop=tuple(sampling.stop),
+                seed=sampling.seed + i,
+                sample_index=i,
+            )
+            pairs.append((problem, req))
+    return pairs
+
+
+class CachedCaller:
+    """One teacher call through the cache: the same request is never paid for twice.
+
+    Each call is cached the moment it returns, not when its siblings do, so a kill loses
+    only calls still in flight.
+    """
+
+    def __init__(self, teacher: Teacher, cache: CallCache | None) -> None:
+        self.teacher, self.cache = teacher, cache
+        self.identity = teacher.identity()
+        self.identity_json = orjson.dumps(self.identity, option=orjson.OPT_SORT_KEYS).decode()
+
+    async def call(self, req: GenerationRequest) -> tuple[Completion, bool]:
+        """The completion, and whether it came from the cache."""
+        key = call_key(self.identity, req)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit, True
+        (completion,) = await self.teacher.generate([req])
+        # Let queued work (requests just granted a connection slot) go first: responses
+        # arrive in bursts, and processing a whole burst before sending the next wave idles
+        # the server. Costs one loop iteration of latency, nothing else.
+        await asyncio.sleep(0)
+        if self.cache is not None:
+            self.cache.put(key, self.identity_json, req, completion)
+        return completion, False
+
+
+async def sample(
+    pairs: Sequence[Pair],
+    teacher: Teacher,
+    cache: CallCache | None,
+    *,
+    strategy: Strategy,
+    round_no: int = 0,
+) -> list[Record]:
+    """Ask the teacher (or the cache) for each request; returns one trace per pair."""
+    caller = CachedCaller(teacher, cache)
+    one = caller.call
+
+    if len(pairs) == 1:  # the common case; a gather would cost a task for nothing
+        results = [await one(pairs[0][1])]
+    else:
+        results = await asyncio.gather(*(one(req) for _, req in pairs))
+    traces = []
+    prompts: dict[int, str] = {}  # one JSON per distinct message tuple, not per sample
+    for (problem, req), (c, hit) in zip(pairs, results, strict=True):
+        prompt = prompts.get(id(req.messages))
+        if prompt is None:
+            prompt = prompts[id(req.messages)] = orjson.dumps(req.messages).decode()
+        traces.append(
+            {
+                **problem,
+                "trace_id": stable_hash(
+                    problem["problem_id"], strategy.name, caller.identity, req.sample_index
+                ),
+                "sample_index": req.sample_index,
+                "round": round_no,
+                "strategy": strategy.name,
+                "template_hash": strategy.template_hash,
+                "prompt": prompt,
+                "teacher": teacher.name,
+                "model": c.model or teacher.model,
+                "sampling": orjson.dumps(req.sampling(), option=orjson.OPT_SORT_KEYS).decode(),
+                "completion": c.text,
+                "reasoning": c.reasoning,
+                "finish_reason": c.finish_reason,
+                "truncated": c.truncated,
+                "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens,
+                "latency_s": 0.0 if hit else c.latency_s,
+                "cache_hit": hit,
+            }
+        )
+    return traces

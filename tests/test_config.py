@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import scripted  # noqa: F401 - registers the scripted teacher
+from tracemint.config import load_recipe, parse_recipe
+from tracemint.errors import ConfigError
+
+BASE = {
+    "name": "t",
+    "source": {"type": "file", "path": "x.jsonl"},
+    "teacher": {"type": "scripted"},
+}
+
+
+def test_minimal_recipe_gets_defaults() -> None:
+    r = parse_recipe(BASE)
+    assert r.budget.samples == 4
+    assert r.strategy.name == "cot"
+    assert r.run_dir() == Path("runs/t")
+
+
+@pytest.mark.parametrize(
+    ("patch", "needle"),
+    [
+        ({"sampling": {"temperature": "hot"}}, "sampling.temperature"),
+        ({"sampling": {"temprature": 0.5}}, "sampling.temprature: unknown key"),
+        ({"budget": {"k_verified": 9, "max_samples": 4}}, "k_verified must not exceed"),
+        ({"teacher": {"type": "nope"}}, "teacher.type"),
+        ({"teacher": {"type": "scripted", "modle": "x"}}, "teacher.modle: unknown key"),
+        ({"source": {"type": "file"}}, "source.path: Field required"),
+        ({"name": "has space"}, "name"),
+        ({"select": {"keep": "best"}}, "select.keep"),
+    ],
+)
+def test_invalid_recipe_names_the_key(patch: dict, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_recipe({**BASE, **patch}, "r.toml")
+    assert needle in str(e.value)
+    assert str(e.value).startswith("r.toml: ")
+
+
+def test_unknown_teacher_lists_known_names() -> None:
+    with pytest.raises(ConfigError, match=r"known: .*openai"):
+        parse_recipe({**BASE, "teacher": {"type": "nope"}})
+
+
+def test_load_recipe_reports_bad_toml(tmp_path: Path) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text("name = \n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML"):
+        load_recipe(p)
+    with pytest.raises(ConfigError, match="recipe not found"):
+        load_recipe(tmp_path / "missing.toml")
+
+
+def test_shipped_recipes_are_valid() -> None:
+    root = Path(__file__).parent.parent / "recipes"
+    for path in root.glob("*.toml"):
+        load_recipe(path)
+
+
+def test_probe_settings_are_validated_up_front() -> None:
+    with pytest.raises(ConfigError, match=r"probes\.names: unknown probe 'nope'"):
+        parse_recipe({**BASE, "probes": {"names": ["nope"]}})
+    with pytest.raises(ConfigError, match=r"probes\.filler: settings for a probe not in names"):
+        parse_recipe({**BASE, "probes": {"names": ["early"], "filler": {}}})
+    with pytest.raises(ConfigError, match="nope"):
+        parse_recipe({**BASE, "probes": {"names": ["early"], "early": {"nope": 1}}})
+    r = parse_recipe({**BASE, "probes": {"names": ["early"], "early": {"points": "steps"}}})
+    assert r.probes.options() == {"early": {"points": "steps"}}

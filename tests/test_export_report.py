@@ -1,0 +1,98 @@
+"""Exports read back by `datasets` (an independent reader), and the HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+import scripted
+from test_runner import recipe, run
+from tracemint.errors import RunError
+from tracemint.export import export_run
+from tracemint.report import build_report, report_stats
+from tracemint.store import RunStore
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, addition_problems: Path) -> Path:
+    run(recipe(tmp_path, addition_problems))
+    return tmp_path / "runs" / "t"
+
+
+def test_sft_rows_are_trl_conversations(run_dir: Path, tmp_path: Path) -> None:
+    res = export_run(run_dir, ["sft"], tmp_path / "out", system_prompt="Be brief.")
+    assert res["sft"]["rows"] == 12
+    ds = datasets.load_dataset(
+        "json", data_files=str(tmp_path / "out" / "sft.jsonl"), split="train"
+    )
+    assert len(ds) == 12
+    msgs = ds[0]["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
+    assert msgs[1]["content"].startswith("What is")  # the bare question, not the template
+    assert "The answer is" in msgs[2]["content"]
+    assert ds[0]["verdict"] == "correct" and ds[0]["problem_id"].startswith("p")
+    pq_ds = datasets.load_dataset(
+        "parquet", data_files=str(tmp_path / "out" / "sft.parquet"), split="train"
+    )
+    assert pq_ds.num_rows == 12
+
+
+def test_preference_pairs_pair_correct_with_wrong(run_dir: Path, tmp_path: Path) -> None:
+    res = export_run(run_dir, ["dpo"], tmp_path / "out", file_types=("jsonl",))
+    assert res["dpo"]["rows"] == 12  # 2 correct x 2 wrong per problem -> 2 pairs each
+    rows = [json.loads(x) for x in (tmp_path / "out" / "dpo.jsonl").read_text().splitlines()]
+    for r in rows:
+        assert r["chosen_verdict"] == "correct" and r["rejected_verdict"] == "wrong"
+        assert r["prompt"][-1]["role"] == "user"
+        assert r["chosen"][0]["role"] == r["rejected"][0]["role"] == "assistant"
+        assert r["chosen_trace_id"] != r["rejected_trace_id"]
+    assert len({r["rejected_trace_id"] for r in rows}) == len(rows)  # each used once
+
+
+def test_export_of_a_non_run_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(RunError, match="not a tracemint run"):
+        export_run(tmp_path, ["sft"])
+
+
+def test_report_prices_tokens_when_asked(tmp_path: Path, addition_problems: Path) -> None:
+    run(
+        recipe(
+            tmp_path,
+            addition_problems,
+            report={
+                "price_per_million_prompt_tokens": 1000.0,
+                "price_per_million_completion_tokens": 2000.0,
+            },
+        )
+    )
+    page = build_report(tmp_path / "runs" / "t").read_text()
+    s = report_stats(RunStore(tmp_path / "runs" / "t"))
+    assert s["prompt_tokens"] == 240  # scripted teacher: 24 calls x 10 prompt tokens
+    expected = (s["prompt_tokens"] * 1000 + s["completion_tokens"] * 2000) / 1e6 / 12
+    assert f"cost per accepted trace ($)</th><td>{expected:.3f}</td>" in page
+
+
+def test_report_has_numbers_and_plots(run_dir: Path) -> None:
+    path = build_report(run_dir)
+    page = path.read_text()
+    assert "accuracy (correct / graded)" in page and "0.500" in page
+    assert page.count("data:image/png;base64,") == 3
+    assert "cost" not in page  # no prices given, no made-up money
+    assert "wrong" in page  # the drop-reason table
+
+
+def test_report_shows_wrong_steps_behind_right_answers(
+    tmp_path: Path, addition_problems: Path
+) -> None:
+    def sloppy(question: str, i: int) -> str:
+        a, b = (int(x) for x in question.removeprefix("What is ").split("?")[0].split("+"))
+        shown = a + b + (1 if i == 0 else 0)  # sample 0 miscomputes a step, then recovers
+        return f"First, {a} + {b} = {shown}.\nSo the sum is {a + b}.\nThe answer is {a + b}."
+
+    run(recipe(tmp_path, addition_problems), teacher=scripted.ScriptedTeacher(script=sloppy))
+    page = build_report(tmp_path / "runs" / "t").read_text()
+    assert "right answers with a wrong step</th><td>0.250" in page  # 1 of 4 samples each
+    assert 'alt="First error"' in page

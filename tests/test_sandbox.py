@@ -1,0 +1,371 @@
+"""The sandbox: normal programs give exact values; hostile ones end within their limits.
+
+Hostile programs come in two flavours: as an LLM would write them (stopped by the import
+allow-list, which is only defence in depth), and with the allow-list opened or bypassed on
+purpose, so that the process-level boundary (rlimits, uid drop, namespaces) is what is
+tested. After every hostile test no process of a sandbox uid may survive.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pydantic
+import pytest
+import sympy
+
+from tracemint.errors import TracemintError
+from tracemint.verify._sandbox_worker import UID_MIN, UID_SPAN
+from tracemint.verify.sandbox import (
+    DEFAULT_ALLOWED_MODULES,
+    Sandbox,
+    SandboxConfig,
+    SandboxError,
+    SandboxResult,
+)
+
+# Small limits keep the suite fast and keep hostile programs cheap for the shared machine.
+FAST = {"cpu_s": 1, "wall_s": 3, "memory_mb": 128, "max_processes": 4}
+# Hostile programs need no sympy, and a zygote without it starts ~4x faster.
+HOSTILE = SandboxConfig(
+    **FAST, allowed_modules=tuple(m for m in DEFAULT_ALLOWED_MODULES if m != "sympy")
+)
+# Opens the allow-list on purpose so the kernel-level limits are what stops the program.
+PERMISSIVE = SandboxConfig(**FAST, allowed_modules=("os", "time", "socket", "math"), pool_size=2)
+# Reaches `os` without importing it: the classic escape from import hooks.
+BYPASS = (
+    "os = next(c for c in ().__class__.__base__.__subclasses__()"
+    " if c.__name__ == '_wrap_close').__init__.__globals__['sys'].modules['os']\n"
+)
+
+
+BENIGN_ZYGOTES: set[int] = set()  # the shared sandbox's idle workers are not leftovers
+
+
+def sandbox_processes() -> list[int]:
+    """Processes whose real uid lies in the sandbox uid range (a /proc scan), except the
+    idle pre-forked workers of the long-lived sandbox that only runs benign programs."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            fields = dict(li.split(":", 1) for li in status.splitlines() if ":" in li)
+            uid, ppid = int(fields["Uid"].split()[0]), int(fields["PPid"])
+            if UID_MIN <= uid < UID_MIN + UID_SPAN and ppid not in BENIGN_ZYGOTES:
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """Shared by the tests of *benign* programs (starting a sandbox costs ~0.3 s)."""
+    with Sandbox(SandboxConfig(**FAST)) as sb:
+        assert sb._proc is not None
+        BENIGN_ZYGOTES.add(sb._proc.pid)
+        yield sb
+
+
+@pytest.fixture
+def hostile() -> Iterator[Callable[..., Sandbox]]:
+    """A factory of sandboxes that are closed after the test, which then fails if any
+    process of a sandbox uid is still alive (idle pre-forked workers included)."""
+    made: list[Sandbox] = []
+
+    def make(config: SandboxConfig | None = None) -> Sandbox:
+        made.append(Sandbox(config or HOSTILE))
+        return made[-1]
+
+    yield make
+    for sb in made:
+        sb.close()
+    deadline = time.monotonic() + 2
+    while sandbox_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox_processes() == []
+
+
+@pytest.fixture
+def sandbox_h(hostile: Callable[..., Sandbox]) -> Sandbox:
+    return hostile()
+
+
+@pytest.fixture
+def permissive(hostile: Callable[..., Sandbox]) -> Sandbox:
+    return hostile(PERMISSIVE)
+
+
+def needs(sb: Sandbox, *protections: str) -> None:
+    missing = [name for name in protections if not sb.protections.get(name)]
+    if missing:
+        pytest.skip(f"needs {missing} (run as root on Linux); active: {sb.protections}")
+
+
+def fn(body: str, imports: str = "") -> str:
+    """A program whose solution() runs ``body`` (one line)."""
+    return f"{imports}\ndef solution():\n    {body}\n"
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"cpu_s": 0},
+        {"pool_size": 0},
+        {"entrypoint": "not valid"},
+        {"unknown": 1},
+        {"allowed_modules": ("os.path",)},
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict[str, object]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        SandboxConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_sandbox_error_is_a_tracemint_error() -> None:
+    assert issubclass(SandboxError, TracemintError)
+
+
+# --------------------------------------------------------------------------- normal programs
+
+
+@pytest.mark.parametrize(
+    ("program", "value", "value_type"),
+    [
+        (fn("return 6 * 7"), "42", "int"),
+        (fn("return 2 ** 100"), str(2**100), "int"),
+        (fn("return Fraction(3, 6)", "from fractions import Fraction"), "1/2", "Fraction"),
+        (fn("return 'forty-two'"), "forty-two", "str"),
+        (
+            fn("return sympy.sqrt(8) + sympy.Rational(1, 3)", "import sympy"),
+            str(2 * sympy.sqrt(2) + sympy.Rational(1, 3)),
+            "Add",
+        ),
+        (fn("return math.comb(10, 3)", "import math"), "120", "int"),
+        (fn("return [1, 2]"), "[1, 2]", "list"),
+    ],
+)
+def test_values(sandbox: Sandbox, program: str, value: str, value_type: str) -> None:
+    result = sandbox.run(program)
+    assert (result.status, result.value, result.value_type) == ("ok", value, value_type)
+
+
+def test_exception_is_reported_with_type_and_message(sandbox: Sandbox) -> None:
+    result = sandbox.run(fn("raise ValueError('no answer')"))
+    assert (result.status, result.error_type, result.message) == (
+        "error",
+        "ValueError",
+        "no answer",
+    )
+    assert sandbox.run("x = (").error_type == "SyntaxError"
+    assert sandbox.run("def other(): return 1").error_type == "NameError"
+
+
+def test_stdout_is_captured_and_entrypoint_configurable() -> None:
+    with Sandbox(SandboxConfig(**FAST, entrypoint="main", pool_size=1)) as sb:
+        result = sb.run("def main():\n    print('thinking')\n    return 1")
+    assert (result.status, result.value, result.stdout) == ("ok", "1", "thinking\n")
+
+
+def test_determinism_across_sandboxes(sandbox: Sandbox) -> None:
+    program = fn("return [random.randint(0, 10**9) for _ in range(3)], hash('x')", "import random")
+    first = sandbox.run(program).value
+    with Sandbox(SandboxConfig(**FAST, pool_size=1)) as other:
+        assert other.run(program).value == first
+    assert sandbox.run(program).value == first
+
+
+def test_run_many_keeps_order_and_arun_works(sandbox: Sandbox) -> None:
+    import asyncio
+
+    results = sandbox.run_many([fn(f"return {i} * 2") for i in range(20)])
+    assert [r.value for r in results] == [str(i * 2) for i in range(20)]
+
+    async def both() -> list[SandboxResult]:
+        return list(
+            await asyncio.gather(sandbox.arun(fn("return 1")), sandbox.arun(fn("return 2")))
+        )
+
+    assert [r.value for r in asyncio.run(both())] == ["1", "2"]
+
+
+def test_thread_safe(sandbox: Sandbox) -> None:
+    values: list[str | None] = [None] * 8
+
+    def work(i: int) -> None:
+        values[i] = sandbox.run(fn(f"return {i}")).value
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert values == [str(i) for i in range(8)]
+
+
+def test_closed_sandbox_refuses() -> None:
+    sb = Sandbox(SandboxConfig(**FAST, pool_size=1))
+    sb.close()
+    sb.close()
+    with pytest.raises(SandboxError, match="closed"):
+        sb.run(fn("return 1"))
+
+
+# --------------------------------------------------------------------------- hostile, as written
+
+
+@pytest.mark.parametrize(
+    "module", ["os", "subprocess", "ctypes", "socket", "sys", "importlib", "os.path", "shutil"]
+)
+def test_dangerous_imports_are_refused(sandbox_h: Sandbox, module: str) -> None:
+    result = sandbox_h.run(fn("return 1", f"import {module}"))
+    assert (result.status, result.error_type) == ("error", "ImportError")
+    assert "not allowed" in (result.message or "")
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "/etc/shadow", "../../etc/hostname", "/proc/self/environ", 0]
+)
+def test_open_outside_workdir_is_refused(sandbox_h: Sandbox, path: object) -> None:
+    result = sandbox_h.run(fn(f"return open({path!r}).read()"))
+    assert (result.status, result.error_type) == ("error", "PermissionError")
+
+
+def test_open_inside_workdir_works(sandbox_h: Sandbox) -> None:
+    program = fn("open('notes.txt', 'w').write('kept'); return open('notes.txt').read()")
+    assert sandbox_h.run(program).value == "kept"
+    # a fresh directory per execution: the file is gone
+    assert sandbox_h.run(fn("return open('notes.txt').read()")).error_type == "FileNotFoundError"
+
+
+def test_infinite_loop_is_killed_for_cpu(sandbox_h: Sandbox) -> None:
+    start = time.monotonic()
+    result = sandbox_h.run(fn("while True: pass"))
+    assert (result.status, result.resource) == ("killed", "cpu")
+    assert time.monotonic() - start < FAST["cpu_s"] + 2
+
+
+def test_sleeping_program_times_out_on_wall_clock(hostile: Callable[..., Sandbox]) -> None:
+    sb = hostile(SandboxConfig(**{**FAST, "wall_s": 0.5}, allowed_modules=("time",)))
+    result = sb.run(fn("time.sleep(60)", "import time"))
+    assert result.status == "timeout"
+    assert 0.5 <= result.elapsed_s < 0.5 + 1.5
+
+
+def test_memory_bomb_is_killed(sandbox_h: Sandbox) -> None:
+    result = sandbox_h.run(fn("x = []\n    while True: x.append(bytearray(10**7))"))
+    assert (result.status, result.resource) == ("killed", "memory")
+    big = sandbox_h.run(fn("return len(bytearray(10**9))"))
+    assert (big.status, big.resource) == ("killed", "memory")
+
+
+def test_huge_output_is_cut(sandbox_h: Sandbox) -> None:
+    result = sandbox_h.run(fn("while True: print('x' * 1000)"))
+    assert (result.status, result.resource) == ("killed", "output")
+    assert len(result.stdout) <= sandbox_h.config.max_output_bytes
+    value = sandbox_h.run(fn("return 'y' * 10**6"))
+    assert (value.status, value.resource) == ("killed", "output")
+    assert value.value is None
+
+
+def test_environment_is_not_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACEMINT_TEST_SECRET", "hunter2")
+    with Sandbox(PERMISSIVE) as sb:  # started after the secret is set (closed before the check)
+        result = sb.run(fn("return sorted(os.environ)", "import os"))
+        bypass = sb.run(BYPASS + fn("return repr(os.environ)"))
+    assert result.status == "ok"
+    assert "TRACEMINT_TEST_SECRET" not in (result.value or "")
+    assert "hunter2" not in (bypass.value or "")
+
+
+# --------------------------------------------------------------------------- hostile, boundary
+
+
+def test_bypassing_the_import_hook_still_runs_unprivileged(sandbox_h: Sandbox) -> None:
+    needs(sandbox_h, "setuid")
+    result = sandbox_h.run(BYPASS + fn("return os.getuid(), os.geteuid(), os.getgroups()"))
+    assert result.status == "ok"
+    uid, euid, groups = eval(result.value or "")  # a tuple of ints we produced above
+    assert uid == euid >= UID_MIN and groups == []
+    shadow = sandbox_h.run(BYPASS + fn("return os.read(os.open('/etc/shadow', os.O_RDONLY), 9)"))
+    assert (shadow.status, shadow.error_type) == ("error", "PermissionError")
+
+
+def test_writes_outside_workdir_fail_or_stay_private(permissive: Sandbox) -> None:
+    needs(permissive, "setuid")
+    target = Path("/root") / f"pwned-{os.getpid()}"  # root's home: mode 0700, never a tmpfs
+    result = permissive.run(fn(f"return os.open({str(target)!r}, os.O_CREAT | os.O_WRONLY)",
+                               "import os"))  # fmt: skip
+    assert (result.status, result.error_type) == ("error", "PermissionError")
+    assert not target.exists()
+    target.unlink(missing_ok=True)
+    if permissive.protections.get("mountns"):
+        marker = f"/tmp/tracemint-sandbox-probe-{os.getpid()}"
+        permissive.run(fn(f"return os.open({marker!r}, os.O_CREAT | os.O_WRONLY)", "import os"))
+        assert not Path(marker).exists()  # the program's /tmp is a private tmpfs
+
+
+def test_file_size_is_limited(permissive: Sandbox) -> None:
+    big = permissive.config.max_file_bytes + 1
+    program = f"with open('f', 'wb') as f:\n        f.write(b'x' * {big})"
+    result = permissive.run(fn(program))
+    assert (result.status, result.resource) == ("killed", "disk")
+
+
+def test_os_system_runs_nothing_harmful(sandbox_h: Sandbox, permissive: Sandbox) -> None:
+    assert sandbox_h.run(fn("return os.system('true')", "import os")).error_type == "ImportError"
+    needs(permissive, "setuid")
+    result = permissive.run(fn("return os.system('id -u > /dev/null; cat /etc/shadow')",
+                               "import os"))  # fmt: skip
+    assert result.status == "ok" and result.value != "0"  # the shell could not read it
+
+
+def test_no_network_even_to_loopback(sandbox_h: Sandbox, permissive: Sandbox) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    try:
+        assert sandbox_h.run(fn("return 1", "import socket")).error_type == "ImportError"
+        connect = f"socket.create_connection(('127.0.0.1', {port}), timeout=1); return 'connected'"
+        result = permissive.run(fn(connect, "import socket"))
+        assert result.status == "error", result
+        with pytest.raises(OSError):  # nothing arrived
+            server.accept()[0].close()
+    finally:
+        server.close()
+
+
+def test_fork_bomb_is_capped_and_cleaned_up(hostile: Callable[..., Sandbox]) -> None:
+    # Without a uid drop RLIMIT_NPROC does not bind root: never run the bomb unprotected.
+    config = SandboxConfig(**{**FAST, "max_processes": 4}, allowed_modules=("os",), pool_size=1)
+    sb = hostile(config)
+    needs(sb, "setuid")
+    bounded = sb.run(fn("return sum(1 for _ in range(50) if os.fork() or os._exit(0))",
+                        "import os"))  # fmt: skip
+    assert (bounded.status, bounded.resource) == ("killed", "processes")
+    start = time.monotonic()
+    bomb = sb.run(fn("while True:\n        try: os.fork()\n        except OSError: pass",
+                     "import os"))  # fmt: skip
+    assert bomb.status in {"killed", "timeout"}
+    assert time.monotonic() - start < config.wall_s + 2
+    assert sb.run(fn("return 'still fine'")).value == "still fine"
+
+
+def test_host_is_unharmed_after_hostile_programs(sandbox_h: Sandbox) -> None:
+    assert sandbox_h.run(fn("return 1 + 1")).value == "2"  # (leftovers: checked by `hostile`)
+    # the test process can still make processes and files
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
