@@ -99,17 +99,36 @@ class RunStore:
             done.update(col.to_pylist())
         return done
 
+    def schema(self) -> pa.Schema:
+        """The union of every shard's schema: ``tracemint probe`` rewrites only the shards it
+        sampled from, so later shards may lack columns that earlier ones have (and vice versa)."""
+        schemas = [pq.read_schema(p) for p in self.shards()]
+        if not schemas:
+            return pa.schema([])
+        return pa.unify_schemas(schemas, promote_options="permissive")
+
     def column_names(self) -> list[str]:
-        shards = self.shards()
-        return pq.read_schema(shards[0]).names if shards else []
+        return list(self.schema().names)
 
     def read_traces(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read every shard; a column that a shard lacks comes back as nulls for its rows."""
         shards = self.shards()
         if not shards:
             raise RunError(f"{self.root}: no trace shards; run `tracemint run` first")
-        cols = list(columns) if columns is not None else None
-        tables = [pq.read_table(p, columns=cols) for p in shards]
-        return pa.concat_tables(tables, promote_options="default")
+        union = self.schema()
+        wanted = list(columns) if columns is not None else list(union.names)
+        missing = [c for c in wanted if c not in union.names]
+        if missing:
+            raise RunError(f"{self.root}: no column {missing[0]!r} in any trace shard")
+        tables = []
+        for p in shards:
+            have = set(pq.read_schema(p).names)
+            t = pq.read_table(p, columns=[c for c in wanted if c in have])
+            for c in wanted:
+                if c not in have:
+                    t = t.append_column(union.field(c), pa.nulls(t.num_rows, union.field(c).type))
+            tables.append(t.select(wanted))
+        return pa.concat_tables(tables, promote_options="permissive")
 
     def iter_traces(self, batch_size: int = 4096) -> Iterator[list[Record]]:
         """Stream traces shard by shard, never the whole run in memory."""

@@ -182,8 +182,9 @@ def _plots(s: dict[str, Any]) -> dict[str, str]:
     faith = s["faithfulness"]
     if faith.get("early_aoc"):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
-        xs, ys = zip(*faith["early_mean_curve"], strict=True)
-        ax1.plot(xs, ys, marker="o", color="#1565c0")
+        if faith.get("early_mean_curve"):
+            xs, ys = zip(*faith["early_mean_curve"], strict=True)
+            ax1.plot(xs, ys, marker="o", color="#1565c0")
         ax1.set_ylim(0, 1.05)
         ax1.set_title("Early answering (Lanham et al.)")
         ax1.set_xlabel("share of the rationale kept")
