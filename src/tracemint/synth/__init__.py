@@ -1,0 +1,1 @@
+"""Problem synthesis: procedural families with exact answers and gold rationales."""

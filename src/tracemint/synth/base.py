@@ -1,0 +1,136 @@
+"""The family seam: a procedural problem generator paired with its own verifier.
+
+A family (reasoning-gym calls them datasets) makes items from a seeded ``random.Random``
+and a difficulty knob, each with an exact answer and a gold step-by-step rationale, and
+judges candidate answers to its own items. Pairing the two keeps the judge honest about
+the generator's answer format; keeping the judge strict (no partial credit for hedges,
+candidate lists or junk after the answer) is what makes the items usable as rewards.
+
+Adding a family: subclass ``Family`` with a ``config_class`` and register it under a name::
+
+    @families.register("modular")
+    class Modular(Family):
+        config_class = ModularConfig
+        def make(self, rng): ...
+        def check(self, answer, item): ...
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracemint.errors import ConfigError
+from tracemint.registry import Registry
+from tracemint.sources.base import validate_config
+
+
+class FamilyConfig(BaseModel):
+    """Knobs shared by every family; families add their own. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    difficulty: int = Field(1, ge=1, le=10)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One generated problem.
+
+    ``answer`` is the canonical answer string; ``rationale`` the gold solution, one step per
+    line, ending with "The answer is <answer>."; ``data`` whatever structured facts the
+    family's ``check`` needs (kept in the problem's metadata so a run can verify later).
+    """
+
+    question: str
+    answer: str
+    rationale: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Family(ABC):
+    """A (generator, verifier) pair. ``make`` must be a pure function of the rng state."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[FamilyConfig]] = FamilyConfig
+
+    def __init__(self, config: FamilyConfig | Mapping[str, Any] | None = None) -> None:
+        if isinstance(config, FamilyConfig):
+            self.config = config
+        else:
+            self.config = validate_config(
+                self.config_class, config or {}, what=f"family {self.name or type(self).__name__!r}"
+            )
+
+    @abstractmethod
+    def make(self, rng: random.Random) -> Item:
+        """One item, drawn from ``rng`` only (same rng state -> same item)."""
+
+    @abstractmethod
+    def check(self, answer: str, item: Item) -> bool:
+        """Whether a candidate final answer (already extracted) is right for ``item``.
+
+        Must be False for an empty answer, a hedge ("X or Y"), a list of candidates where
+        one answer is expected, the right answer followed by anything else, and the echoed
+        question. ``clean_answer`` below does the shared part.
+        """
+
+
+families: Registry[type[Family]] = Registry("family")
+
+_HEDGE = re.compile(r"\b(?:or|either|maybe|possibly|perhaps|probably)\b|\?|±", re.IGNORECASE)
+
+
+def clean_answer(answer: str | None, item: Item, *, max_len: int = 200) -> str | None:
+    """The candidate stripped of wrapping ($, \\boxed{}, trailing period, quotes), or None
+    when it is empty, hedged, too long or (part of) the question itself."""
+    if answer is None:
+        return None
+    a = answer.strip()
+    m = re.fullmatch(r"\\boxed\{(.*)\}", a, re.DOTALL)
+    if m:
+        a = m.group(1).strip()
+    a = a.strip("$ \t\n").rstrip(".").strip().strip("\"'`").strip()
+    if not a or len(a) > max_len or _HEDGE.search(a):
+        return None
+    if len(a) > 3 and " ".join(a.lower().split()) in " ".join(item.question.lower().split()):
+        return None
+    return a
+
+
+def generate(family: Family, n: int, seed: int, *, max_tries: int | None = None) -> Iterator[Item]:
+    """``n`` distinct items (by question) from ``family``, deterministically from ``seed``.
+
+    Duplicates are skipped; a config whose space holds fewer than ``n`` distinct items fails
+    with a clear error instead of looping forever.
+    """
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    tries = 0
+    limit = max_tries if max_tries is not None else 20 * n + 1000
+    while len(seen) < n:
+        tries += 1
+        if tries > limit:
+            raise ConfigError(
+                f"family {family.name!r}: only {len(seen)} distinct items in {limit} draws; "
+                f"raise the difficulty or ask for fewer than {n}"
+            )
+        item = family.make(rng)
+        if item.question in seen:
+            continue
+        seen.add(item.question)
+        yield item
+
+
+def create_family(name: str, options: Mapping[str, Any] | None = None) -> Family:
+    """The registered family ``name`` built from recipe/CLI ``options`` (validated)."""
+    from tracemint.synth.families import load_builtin
+
+    load_builtin()
+    cls = families.get(name)
+    return cls(options or {})
