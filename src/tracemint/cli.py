@@ -188,6 +188,66 @@ def verify(
     )
 
 
+def _knobs(args: list[str]) -> dict[str, Any]:
+    """``--depth 3 --max-modulus=50`` -> {"depth": 3, "max_modulus": 50} (values as JSON
+    where they parse, else strings); the family's config then validates names and types."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise typer.BadParameter(f"unexpected argument {arg!r}; family knobs are --name value")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise typer.BadParameter(f"--{key} needs a value")
+            value, i = args[i + 1], i + 1
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_friendly
+def generate(
+    ctx: typer.Context,
+    family: Annotated[
+        str | None, typer.Option(help="procedural family; see --list; knobs follow as --name value")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="how many distinct problems")] = 100,
+    seed: Annotated[int, typer.Option(help="same seed and knobs -> the same problems")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="JSONL file to write")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="list the families and exit")] = False,
+) -> None:
+    """Write procedurally generated problems with exact answers and gold rationales."""
+    from tracemint.synth.base import create_family, families
+    from tracemint.synth.base import generate as draw
+    from tracemint.synth.families import load_builtin
+    from tracemint.synth.records import item_row
+
+    if list_ or family is None:
+        load_builtin()
+        for name in families.names():
+            doc = (families.get(name).__doc__ or "").strip().splitlines()
+            typer.echo(f"{name:20s} {doc[0] if doc else ''}")
+        if family is None and not list_:
+            raise typer.Exit(2)
+        return
+    if out is None:
+        raise typer.BadParameter("--out is required", param_hint="--out")
+    fam = create_family(family, _knobs(list(ctx.args)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for i, item in enumerate(draw(fam, n, seed)):
+            f.write(json.dumps(item_row(fam, item, i, seed), ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    console.print(f"wrote {n:,} {family} problems to {out}")
+
+
 @app.command()
 @_friendly
 def export(

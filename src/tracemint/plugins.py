@@ -14,7 +14,10 @@ _BUILTIN_TEACHERS = {
     "openai": "tracemint.teachers.openai",
     "embedded": "tracemint.teachers.embedded",
 }
-_BUILTIN_SOURCES = {"file": "tracemint.sources.files"}
+_BUILTIN_SOURCES = {
+    "file": "tracemint.sources.files",
+    "generate": "tracemint.sources.generated",
+}
 
 
 def teacher_class(name: str) -> Any:

@@ -72,5 +72,7 @@ def validate_config(model: type[SourceConfig], options: Mapping[str, Any], *, wh
 
 def create_source(name: str, options: Mapping[str, Any] | None = None) -> Source:
     """The registered source ``name`` built from recipe ``options`` (validated)."""
-    cls = sources.get(name)
+    from tracemint.plugins import source_class
+
+    cls = source_class(name)
     return cls(validate_config(cls.config_class, options or {}, what=f"source {name!r}"))

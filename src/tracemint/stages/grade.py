@@ -9,6 +9,7 @@ from tracemint.records import Record
 from tracemint.verify import VERIFIER_VERSION, answers_equal, grade
 from tracemint.verify.arithmetic import check_steps as check_arithmetic
 from tracemint.verify.arithmetic import to_columns
+from tracemint.verify.grader import Verdict
 from tracemint.verify.programs import extract_program, program_answer_text
 
 
@@ -35,6 +36,25 @@ async def execute(traces: Sequence[Record], sandbox: Any) -> list[Record]:
             cols = {"program_status": r.status, "program_value": r.value, "program_error": error}
         out.append({**t, **cols})
     return out
+
+
+_UNDECIDABLE = {"truncated", "no answer found", "echoed question", "hedged answer"}
+
+
+def _by_family(trace: Record, v: Verdict) -> Verdict:
+    """A generated problem is judged by its family's own verifier (exact, format-aware:
+    an ordering, a knight/knave assignment), once an answer was found at all."""
+    if '"family"' not in (trace.get("metadata") or ""):
+        return v
+    from tracemint.synth.records import family_of
+
+    found = family_of(trace)
+    if found is None or v.answer is None or v.reason in _UNDECIDABLE:
+        return v
+    family, item = found
+    if family.check(v.answer, item):
+        return Verdict("correct", v.answer, item.answer, None)
+    return Verdict("wrong", v.answer, item.answer, f"{family.name} check")
 
 
 def verify(traces: Sequence[Record]) -> list[Record]:
@@ -68,6 +88,7 @@ def verify(traces: Sequence[Record]) -> list[Record]:
             truncated=bool(t.get("truncated")),
             question=t.get("question"),
         )
+        v = _by_family(t, v)
         out.append(
             {
                 **t,
