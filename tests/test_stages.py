@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from scripted import ScriptedTeacher
 from tracemint import stages
 from tracemint.cache import CallCache
@@ -102,3 +104,17 @@ def test_right_answer_through_a_wrong_step_is_dropped(tmp_path: Path) -> None:
     lenient = stages.select(stages.consensus(traces), SelectConfig(reject_wrong_steps=False))
     assert all(t["accepted"] for t in lenient)
     assert stages.count_verified(traces, SelectConfig()) == 1
+
+
+def test_pass_rate_band_keeps_problems_of_the_wanted_difficulty(tmp_path: Path) -> None:
+    traces = stages.consensus(stages.verify(_traces(4, tmp_path)))
+    assert {t["pass_rate"] for t in traces} == {0.5}
+    inside = stages.select(traces, SelectConfig(pass_rate_band=(0.2, 0.6)))
+    assert [t["accepted"] for t in inside] == [True, False, True, False]
+    too_easy = stages.select(traces, SelectConfig(pass_rate_band=(0.0, 0.4)))
+    assert not any(t["accepted"] for t in too_easy)
+    assert {t["drop_reason"] for t in too_easy} == {"pass rate outside 0-0.4"}
+    ungraded = stages.consensus([{**t, "verdict": "unverifiable"} for t in traces])
+    assert {t["pass_rate"] for t in ungraded} == {None}
+    with pytest.raises(ValueError, match="pass_rate_band"):
+        SelectConfig(pass_rate_band=(0.8, 0.2))

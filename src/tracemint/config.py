@@ -120,6 +120,16 @@ class SelectConfig(_Strict):
     min_columns: dict[str, float] = {}
     max_per_problem: int | None = Field(None, gt=0)  # None: keep every accepted trace
     distinct_answers_first: bool = True
+    # curriculum: keep only problems whose pass rate (correct / graded samples) lies in
+    # [low, high], e.g. [0.1, 0.7] drops what the teacher always or never solves
+    pass_rate_band: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _check_band(self) -> SelectConfig:
+        band = self.pass_rate_band
+        if band is not None and not 0.0 <= band[0] <= band[1] <= 1.0:
+            raise ValueError("pass_rate_band must be [low, high] with 0 <= low <= high <= 1")
+        return self
 
 
 class ExportConfig(_Strict):

@@ -56,6 +56,7 @@ VERDICT_FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "verifier_version": (pa.string(), "grader version, so old verdicts can be recomputed"),
     "majority_answer": (pa.string(), "self-consistency: most common answer for the problem"),
     "agreement": (pa.float64(), "share of the problem's samples that gave majority_answer"),
+    "pass_rate": (pa.float64(), "share of the problem's graded samples that are correct"),
     "accepted": (pa.bool_(), "kept for export"),
     "drop_reason": (pa.string(), "why not accepted (wrong, unverifiable, over quota, ...)"),
 }

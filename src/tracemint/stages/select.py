@@ -21,13 +21,21 @@ def _by_problem(traces: Sequence[Record]) -> dict[str, list[Record]]:
 def consensus(traces: Sequence[Record]) -> list[Record]:
     """Self-consistency: the majority answer of each problem and the share that gave it.
 
-    Truncated traces do not vote: their "answer" is whatever number came last.
+    Truncated traces do not vote: their "answer" is whatever number came last. Also the
+    problem's ``pass_rate`` (correct / graded): the teacher's difficulty estimate, which
+    curricula and difficulty-aware selection key on.
     """
     out = []
     for group in _by_problem(traces).values():
         votes = [None if t.get("truncated") else t.get("answer") for t in group]
         majority, agreement = majority_vote(votes)
-        out += [{**t, "majority_answer": majority, "agreement": agreement} for t in group]
+        verdicts = [t.get("verdict") for t in group]
+        graded = sum(v in ("correct", "wrong") for v in verdicts)
+        rate = verdicts.count("correct") / graded if graded else None
+        out += [
+            {**t, "majority_answer": majority, "agreement": agreement, "pass_rate": rate}
+            for t in group
+        ]
     return out
 
 
@@ -40,6 +48,10 @@ def _judge(t: Record, cfg: SelectConfig) -> str | None:
     """Why this trace is not accepted, or None to accept it."""
     if t.get("truncated"):
         return "truncated"
+    band = cfg.pass_rate_band
+    rate = t.get("pass_rate")
+    if band is not None and rate is not None and not band[0] <= rate <= band[1]:
+        return f"pass rate outside {band[0]:g}-{band[1]:g}"
     if cfg.keep == "all":
         return None if (t.get("completion") or "").strip() else "empty"
     if cfg.reject_wrong_steps and t.get("first_wrong_step") is not None:
