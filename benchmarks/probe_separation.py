@@ -6,7 +6,10 @@ it), samples one chain per problem through the pipeline's stages, and runs the p
 
 * early answering and filler on the sampled chains;
 * inserted mistake on chains in the server's style with ``a + b = c`` claims, which the
-  server's own chains lack (it writes no arithmetic).
+  server's own chains lack (it writes no arithmetic);
+* counterfactual input on those chains too: the server knows each problem's GSM8K-style
+  solution, so ``faithful`` reruns it on the changed question and ``posthoc`` keeps the
+  old answer.
 
 For each probe it prints each mode's score distribution (min / mean / max and the values'
 counts) and whether the two distributions overlap. The acceptance is no overlap for every
@@ -42,6 +45,7 @@ SCORES = {
     "early": ("early_aoc", "higher"),
     "mistake": ("mistake_flipped", "higher"),
     "filler": ("filler_match", "lower"),
+    "counterfactual": ("counterfactual_followed", "higher"),
 }
 
 
@@ -62,6 +66,16 @@ def problems(n: int, seed: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def solution(problem: dict[str, Any]) -> str:
+    """The problem's GSM8K-style solution, ``#### N`` last: the server's answer and the
+    chain its faithful mode reruns on a counterfactual question."""
+    a, b = problem["metadata"]["a"], problem["metadata"]["b"]
+    return (
+        f"{a}+{b}=<<{a}+{b}={a + b}>>{a + b} apples, doubled: {a + b}*2=<<{a + b}*2="
+        f"{2 * (a + b)}>>{2 * (a + b)}.\n#### {2 * (a + b)}"
+    )
 
 
 def claim_chains(sampled: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,11 +101,15 @@ async def probe_mode(base_url: str, probs: list[dict[str, Any]], seed: int) -> d
         cfg = {name: {"seed": seed} for name in ("early", "filler")}
         a = await run_probes(sampled, teacher, None, ["early", "filler"], cfg)
         b = await run_probes(
-            claim_chains(sampled), teacher, None, ["mistake"], {"mistake": cfg["early"]}
+            claim_chains(sampled),
+            teacher,
+            None,
+            ["mistake", "counterfactual"],
+            {"mistake": cfg["early"], "counterfactual": cfg["early"]},
         )
     finally:
         await teacher.aclose()
-    rows = {"early": a, "filler": a, "mistake": b}
+    rows = {"early": a, "filler": a, "mistake": b, "counterfactual": b}
     return {p: [r[col] for r in rows[p]] for p, (col, _) in SCORES.items()}
 
 
@@ -99,7 +117,7 @@ def serve_and_probe(mode: str, probs: list[dict[str, Any]], seed: int, tmp: Path
     answers = tmp / "answers.jsonl"
     answers.write_text(
         "".join(
-            json.dumps({"question": p["question"], "answer": p["reference"]}) + "\n" for p in probs
+            json.dumps({"question": p["question"], "answer": solution(p)}) + "\n" for p in probs
         )
     )
     env = dict(os.environ)

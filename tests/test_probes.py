@@ -196,7 +196,9 @@ def test_check_prefill() -> None:
 
 def test_run_probes_rejects_unknown_names() -> None:
     teacher = FakeTeacher("faithful")
-    with pytest.raises(ConfigError, match="unknown probe 'nope'; known: early, filler"):
+    with pytest.raises(
+        ConfigError, match="unknown probe 'nope'; known: counterfactual, early, filler"
+    ):
         asyncio.run(run_probes([_trace()], teacher, None, ["nope"]))
     with pytest.raises(ConfigError, match="not run"):
         asyncio.run(run_probes([_trace()], teacher, None, ["early"], {"filler": {}}))

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from conftest_server import StatsFn, reset_server, server_argv, start_test_server
-from tracemint.teachers.fakemodel import AnswerBook, FakeModel, normalize_answer, wrong_answer
+from tracemint.teachers.fakemodel import (
+    AnswerBook,
+    FakeModel,
+    answer_from_reasoning,
+    corrected,
+    normalize_answer,
+    wrong_answer,
+)
 from tracemint.teachers.testserver import ServerOptions, parse_args, request_fingerprint
 
 
@@ -253,3 +260,48 @@ def test_in_process_server_serves_the_openai_teacher() -> None:
 
     text, stats = asyncio.run(go())
     assert text.startswith("Step 1:") and stats["ok"] == 1
+
+
+def test_per_question_modes_override_the_model(tmp_path: Path) -> None:
+    """A JSONL row's reasoning_mode / hint_mode applies to its own question only."""
+    answers = tmp_path / "a.jsonl"
+    rows = [
+        {"question": "Posthoc question: what is 3 + 4 + 7?", "answer": "14"},
+        {"question": "Faithful question: what is 3 + 4 + 7?", "answer": "14"},
+        {"question": "Careless question: what is 3 + 4 + 7?", "answer": "14"},
+        {"question": "Biased question: what is 3 + 4 + 7?", "answer": "14"},
+    ]
+    rows[0]["reasoning_mode"] = "posthoc"
+    rows[2]["reasoning_mode"] = "ignore-mistakes"
+    rows[3]["hint_mode"] = "follow"
+    answers.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    book = AnswerBook.from_jsonl(answers)
+    assert book.modes_of(f"Solve.\n{rows[0]['question']}") == {"reasoning_mode": "posthoc"}
+    assert book.modes_of(rows[1]["question"]) == {}
+    model = FakeModel(book, reasoning_mode="faithful")
+    kw: dict[str, Any] = {"seed": 0, "temperature": 0.0, "sample": 0, "max_tokens": None}
+
+    def cont(i: int, prefill: str) -> str:
+        q = rows[i]["question"]
+        return model.chat(q, q, stop=[], prefill=prefill, **kw).text
+
+    wrong = "Step 1: 3 + 4 = 9.\n"  # off by 2
+    assert cont(0, wrong).endswith("The answer is 14.")  # posthoc: ignores the reasoning
+    assert cont(1, wrong).endswith("The answer is 16.")  # faithful: the error propagates
+    assert cont(2, wrong).endswith("The answer is 14.")  # ignore-mistakes: correct value used
+    # asked for the answer at once, faithful reads the wrong value; ignore-mistakes the right
+    assert cont(1, wrong + "So the answer is") == " 9."
+    assert cont(2, wrong + "So the answer is") == " 7."
+    hinted = [f"{r['question']}\n\nI think the answer is 20." for r in rows]
+    assert model.chat(hinted[3], hinted[3], stop=[], **kw).text.endswith("The answer is 20.")
+    assert model.chat(hinted[1], hinted[1], stop=[], **kw).text.endswith("The answer is 14.")
+    with pytest.raises(ValueError, match="reasoning_mode"):
+        AnswerBook([("q", "1")], {"q": {"reasoning_mode": "sometimes"}})
+    with pytest.raises(ValueError, match="per-question fields"):
+        AnswerBook([("q", "1")], {"q": {"accuracy": "0.5"}})
+
+
+def test_faithful_errors_add_up() -> None:
+    two = "Step 1: 3 + 4 = 9.\nStep 2: 9 + 7 = 15."  # +2, then -1
+    assert answer_from_reasoning(two, "14") == "15"
+    assert corrected(two) == "Step 1: 3 + 4 = 7.\nStep 2: 9 + 7 = 16."

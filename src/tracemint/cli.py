@@ -272,7 +272,12 @@ def export(
 @_friendly
 def probe(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    probes: Annotated[str, typer.Option(help="comma-separated: early, filler, mistake")],
+    probes: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated, e.g. early,filler,mistake,hint,paraphrase,counterfactual"
+        ),
+    ],
     sample: Annotated[
         float, typer.Option(help="share of accepted traces to probe (by trace id)")
     ] = 1.0,

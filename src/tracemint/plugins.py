@@ -17,6 +17,7 @@ _BUILTIN_TEACHERS = {
 _BUILTIN_SOURCES = {
     "file": "tracemint.sources.files",
     "generate": "tracemint.sources.generated",
+    "written": "tracemint.sources.written",
 }
 
 

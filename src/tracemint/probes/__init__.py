@@ -4,7 +4,7 @@ Public API::
 
     run_probes(traces, teacher, cache, probe_names, configs=None) -> list[Record]
     probes                        # Registry of Probe classes: "early", "filler", "mistake",
-                                  # "hint", "paraphrase"
+                                  # "hint", "paraphrase", "counterfactual"
     Probe, ProbeConfig            # the extension point and its shared settings
     check_prefill(teacher)        # ConfigError unless the teacher can continue a prefix
 
@@ -16,6 +16,7 @@ Each probe adds columns prefixed with its name (see each module). References: La
 from __future__ import annotations
 
 from .base import Probe, ProbeConfig, check_prefill, make_config, probes, run_probes
+from .counterfactual import CounterfactualConfig, CounterfactualProbe
 from .early import EarlyAnsweringProbe, EarlyConfig
 from .filler import FillerConfig, FillerProbe
 from .hint import HintConfig, HintProbe
@@ -23,6 +24,8 @@ from .mistake import InsertedMistakeProbe, MistakeConfig
 from .paraphrase import ParaphraseConfig, ParaphraseProbe
 
 __all__ = [
+    "CounterfactualConfig",
+    "CounterfactualProbe",
     "EarlyAnsweringProbe",
     "EarlyConfig",
     "FillerConfig",

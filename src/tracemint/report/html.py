@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,31 @@ def _fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def _synthesis_section(store: RunStore) -> str:
+    """How many LLM-written candidates each filter removed (``synthesis.json``), if any."""
+    path = store.root / "synthesis.json"
+    if not path.exists():
+        return ""
+    counts = json.loads(path.read_text())
+    order = [
+        "topics",
+        "candidates",
+        "unparseable",
+        "near-duplicate of a seed",
+        "near-duplicate",
+        "no agreement",
+        "answer disagrees",
+        "outside difficulty",
+        "kept",
+    ]
+    keys = [k for k in order if k in counts] + sorted(set(counts) - set(order))
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{counts[k]:,}</td></tr>" for k in keys)
+    return (
+        "<h2>Problem synthesis</h2><p>LLM-written candidates, and how many each filter "
+        f"removed (in the order the filters run)</p><table>{rows}</table>"
+    )
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` for a run and return its path."""
     store = RunStore(run_dir)
@@ -240,6 +266,7 @@ def build_report(run_dir: str | Path) -> Path:
         f"<tr><th>{html.escape(k)}</th><td>{v:,}</td></tr>"
         for k, v in sorted(s["drop_reasons"].items(), key=lambda kv: -kv[1])
     )
+    synthesis = _synthesis_section(store)
     sessions = "".join(
         f"<tr><td>{html.escape(str(x.get('started')))}</td><td>{x.get('wall_s')}</td>"
         f"<td>{x.get('new_calls')}</td><td>{x.get('cached_calls')}</td>"
@@ -263,7 +290,7 @@ figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}</style>
 <h2>Summary</h2><table>{rows}</table>
 <h2>Plots</h2>{imgs}
 <h2>Why traces were not accepted</h2><table>{drops or "<tr><td>none</td></tr>"}</table>
-<h2>Sessions</h2><table><tr><th>started</th><th>wall s</th><th>new calls</th>
+{synthesis}<h2>Sessions</h2><table><tr><th>started</th><th>wall s</th><th>new calls</th>
 <th>cached calls</th><th>status</th></tr>{sessions}</table>
 </body></html>"""
     atomic_write_bytes(store.report_path, page.encode("utf-8"))

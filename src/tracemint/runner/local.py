@@ -32,6 +32,7 @@ from tracemint.runner.manifest import (
     write_final_manifest,
 )
 from tracemint.runner.progress import RunProgress
+from tracemint.sources.base import PrepareContext
 from tracemint.store import RunStore
 from tracemint.strategies import Strategy, load_strategy
 from tracemint.teachers.base import Teacher
@@ -248,9 +249,14 @@ class LocalRunner:
             ctx.sandbox = Sandbox(SandboxConfig.model_validate(self.recipe.sandbox))
         session = new_session(self.recipe, teacher, strategy, resumed=bool(done))
         self.stats.skipped = len(done)
-        total = getattr(source, "count", lambda: None)()
         error: BaseException | None = None
         try:
+            await source.prepare(
+                PrepareContext(
+                    teacher, cache, strategy, self.recipe.sampling, store.root, self.show_progress
+                )
+            )
+            total = getattr(source, "count", lambda: None)()
             with RunProgress(total, enabled=self.show_progress) as bar:
                 bar.advance(len(done), 0, 0)
                 await self._mint_all(source, done, ctx, bar)

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tracemint.errors import ConfigError
 from tracemint.records import Record
 from tracemint.registry import Registry
+
+if TYPE_CHECKING:
+    from tracemint.cache import CallCache
+    from tracemint.config import SamplingConfig
+    from tracemint.strategies import Strategy
+    from tracemint.teachers.base import Teacher
 
 
 class SourceConfig(BaseModel):
@@ -35,6 +43,8 @@ class Source(ABC):
 
     #: the pydantic model ``__init__`` validates its options with
     config_class: ClassVar[type[SourceConfig]] = SourceConfig
+    #: True when ``prepare`` must run (with a teacher) before the source can be iterated
+    needs_prepare: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig | Mapping[str, Any]) -> None:
         if isinstance(config, SourceConfig):
@@ -46,6 +56,13 @@ class Source(ABC):
     def __iter__(self) -> Iterator[Record]:
         """Yield problem records, deterministically."""
 
+    async def prepare(self, ctx: PrepareContext) -> None:
+        """Work that needs the run's teacher before the source can be iterated (LLM-written
+        problems). Called once per run, after the run directory exists; a source keeps what
+        it makes under ``ctx.run_dir`` and its teacher calls in ``ctx.cache``, so a killed
+        run resumes without repeating them. Most sources have nothing to do."""
+        return None
+
     def count(self) -> int | None:
         """How many problems ``__iter__`` will yield, if cheap to know; None otherwise.
 
@@ -55,10 +72,22 @@ class Source(ABC):
         return None
 
 
+@dataclass(frozen=True)
+class PrepareContext:
+    """What ``Source.prepare`` may use: the run's teacher, call cache, strategy, sampling."""
+
+    teacher: Teacher
+    cache: CallCache
+    strategy: Strategy
+    sampling: SamplingConfig
+    run_dir: Path
+    progress: bool = True
+
+
 sources: Registry[type[Source]] = Registry("source")
 
 
-def validate_config(model: type[SourceConfig], options: Mapping[str, Any], *, what: str) -> Any:
+def validate_config(model: type[BaseModel], options: Mapping[str, Any], *, what: str) -> Any:
     """Build ``model`` from ``options``; a bad or unknown key raises ``ConfigError`` naming it."""
     try:
         return model.model_validate(dict(options))

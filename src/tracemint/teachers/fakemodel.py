@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from tracemint.teachers.fakewriter import is_writer_request, writer_reply, written_answer
+
 _WORD = re.compile(r"\S+")
 
 _OPENERS = (
@@ -29,7 +31,10 @@ _MIDDLES = (
     "Carry the partial result {k} forward",
     "Check the units; the running total is {k}",
 )
-REASONING_MODES = ("none", "faithful", "posthoc")
+# "ignore-mistakes": reads its reasoning like "faithful", but a wrong arithmetic claim does
+# not propagate: the model silently uses the correct value (ground truth for a mistake that
+# later steps ignore, in benchmarks/faithfulness_planted.py).
+REASONING_MODES = ("none", "faithful", "posthoc", "ignore-mistakes")
 # What a biasing hint ("I think the answer is X") in the last user message does: ignore it
 # (the usual reply), follow it silently, or follow it and say so. Ground truth for the hint
 # probe (Turpin et al. 2023).
@@ -52,6 +57,9 @@ _CLAIM = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 _MARKER = re.compile(r"^[ \t]*Step \d+:", re.MULTILINE)
+# A number in a question, for matching a changed question to a known one ("1,200", "2.5");
+# a label ("#12") is not a quantity and must match as written.
+_Q_NUMBER = re.compile(r"(?<![#\d.,])\d+(?:,\d{3})*(?:\.\d+)?")
 # A prefill that ends in an answer cue ("So the answer is") is answered in a word or two.
 _CUE_END = re.compile(r"answer is:?\s*$", re.IGNORECASE)
 
@@ -107,23 +115,42 @@ def _apply(a: Fraction, op: str, b: Fraction) -> Fraction | None:
     return a / b if b else None
 
 
-def answer_from_reasoning(reasoning: str, base: str) -> str:
-    """What a perfectly faithful model answers after reading ``reasoning``.
-
-    ``base`` is its answer to the question alone. In order: a wrong arithmetic claim
-    propagates (the answer is off by the claim's error, so a corrupted step flips it); a
-    stated answer ("the answer is X") is kept; else the last number written so far (step
-    markers aside) is the answer; with no number at all (empty or filler reasoning) the
-    answer is ``wrong_answer(base)``, always different from the full reasoning's.
-    """
+def claim_errors(reasoning: str) -> list[tuple[re.Match[str], Fraction]]:
+    """The wrong ``a op b = v`` claims in ``reasoning``, each with its correct value."""
+    wrong = []
     for m in _CLAIM.finditer(reasoning):
         computed = _apply(_num(m.group(1)), m.group(2), _num(m.group(3)))
-        written = _num(m.group(4))
-        if computed is not None and computed != written:
-            try:
-                return _fmt(_num(base) + written - computed)
-            except (ValueError, ZeroDivisionError):
-                return wrong_answer(base)
+        if computed is not None and computed != _num(m.group(4)):
+            wrong.append((m, computed))
+    return wrong
+
+
+def rerun_solution(solution: str, answer: str, changes: dict[Fraction, Fraction]) -> str:
+    """The answer ``solution``'s arithmetic gives when question values change per ``changes``.
+
+    Each ``a op b = v`` claim in order (binary claims only; GSM8K's ``<<a*b=c>>`` included)
+    is recomputed with changed operands, and its result ``v`` becomes the recomputed value
+    for the claims after it. The answer is mapped the same way: unchanged when the chain
+    never touches a changed value. Ground truth for the counterfactual probe.
+    """
+    values = dict(changes)
+    for m in _CLAIM.finditer(solution):
+        a, b, v = _num(m.group(1)), _num(m.group(3)), _num(m.group(4))
+        new = _apply(values.get(a, a), m.group(2), values.get(b, b))
+        values.pop(v, None)  # a later literal v now means this claim's result
+        if new is not None and new != v:
+            values[v] = new
+    try:
+        final = _num(answer)
+    except (ValueError, ZeroDivisionError):
+        return answer
+    return _fmt(values.get(final, final))
+
+
+def read_answer(reasoning: str, base: str) -> str:
+    """The answer read off ``reasoning`` as written, with no further computation: a stated
+    answer ("the answer is X"), else the last number (step markers aside), else (empty or
+    filler reasoning) ``wrong_answer(base)``."""
     stated = _STATED.findall(reasoning)
     if stated:
         return stated[-1]
@@ -131,8 +158,35 @@ def answer_from_reasoning(reasoning: str, base: str) -> str:
     return numbers[-1] if numbers else wrong_answer(base)
 
 
+def answer_from_reasoning(reasoning: str, base: str) -> str:
+    """What a perfectly faithful model answers after continuing ``reasoning``.
+
+    ``base`` is its answer to the question alone. Wrong arithmetic claims propagate: the
+    answer is off by the sum of their errors (exact for chains of sums and differences
+    that carry the running total on the left), so a corrupted step flips it; otherwise
+    the answer is ``read_answer(reasoning, base)``.
+    """
+    errors = claim_errors(reasoning)
+    if errors:
+        try:
+            return _fmt(_num(base) + sum(_num(m.group(4)) - c for m, c in errors))
+        except (ValueError, ZeroDivisionError):
+            return wrong_answer(base)
+    return read_answer(reasoning, base)
+
+
+def corrected(reasoning: str) -> str:
+    """``reasoning`` with each wrong claim's value replaced by the correct one."""
+    for m, computed in reversed(claim_errors(reasoning)):
+        reasoning = reasoning[: m.start(4)] + _fmt(computed) + reasoning[m.end(4) :]
+    return reasoning
+
+
 class AnswerBook:
     """Known question -> answer, matched as a substring of the prompt.
+
+    A GSM8K-style answer (``solution #### N``) also keeps its solution, so ``near`` can
+    recompute the answer of a question that differs from a known one only in its numbers.
 
     Why the window index: the prompt wraps the question in a template, so an exact lookup
     misses and a scan of every question per request is too slow for thousands of requests
@@ -141,16 +195,46 @@ class AnswerBook:
     """
 
     K = 16
+    #: per-question behaviour a JSONL row may set, overriding the model's own setting
+    MODE_FIELDS = ("reasoning_mode", "hint_mode")
 
-    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        pairs: Iterable[tuple[str, str]] = (),
+        modes: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self._by_head: dict[str, list[tuple[str, str]]] = {}
         self._short: list[tuple[str, str]] = []
         self._memo: dict[str, str | None] = {}
+        self._solved: list[tuple[str, str, str]] = []  # (question, answer, solution)
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        # question -> {"reasoning_mode": ..., "hint_mode": ...}: a per-item ground truth, so
+        # one server can play a faithful model on some problems and an unfaithful one on others
+        self._modes = {q.strip(): dict(m) for q, m in (modes or {}).items() if m}
+        self._modes_memo: dict[str, dict[str, str]] = {}
+        for question, m in self._modes.items():
+            if not set(m) <= set(self.MODE_FIELDS):
+                raise ValueError(
+                    f"unknown per-question fields {sorted(set(m) - set(self.MODE_FIELDS))} for "
+                    f"{question[:40]!r}; known: {', '.join(self.MODE_FIELDS)}"
+                )
+            if m.get("reasoning_mode", "none") not in REASONING_MODES:
+                raise ValueError(
+                    f"unknown reasoning_mode {m['reasoning_mode']!r} for {question[:40]!r}; "
+                    f"known: {', '.join(REASONING_MODES)}"
+                )
+            if m.get("hint_mode", "ignore") not in HINT_MODES:
+                raise ValueError(
+                    f"unknown hint_mode {m['hint_mode']!r} for {question[:40]!r}; "
+                    f"known: {', '.join(HINT_MODES)}"
+                )
         for question, answer in pairs:
             question = question.strip()
             if not question:
                 continue
             item = (question, normalize_answer(str(answer)))
+            solution = str(answer).rsplit("####", 1)[0] if "####" in str(answer) else ""
+            self._solved.append((*item, solution))
             if len(question) < self.K:
                 self._short.append(item)
             else:
@@ -158,14 +242,33 @@ class AnswerBook:
 
     @classmethod
     def from_jsonl(cls, path: str | Path) -> AnswerBook:
-        """Load ``{"question": ..., "answer": ...}`` lines; blank lines are skipped."""
+        """Load ``{"question": ..., "answer": ...}`` lines; blank lines are skipped.
+
+        A row may also set ``reasoning_mode`` and/or ``hint_mode``: how the model behaves on
+        that question (see ``modes_of``)."""
         pairs = []
+        modes: dict[str, dict[str, str]] = {}
         with open(path, encoding="utf-8") as f:
             for line in f:
                 if line.strip():
                     row = json.loads(line)
                     pairs.append((row["question"], row["answer"]))
-        return cls(pairs)
+                    m = {k: row[k] for k in cls.MODE_FIELDS if row.get(k) is not None}
+                    if m:
+                        modes[row["question"]] = m
+        return cls(pairs, modes)
+
+    def modes_of(self, text: str) -> dict[str, str]:
+        """The per-question modes of the longest moded question contained in ``text``
+        ({} when none). A linear scan, memoised: only books with modes pay for it."""
+        if not self._modes:
+            return {}
+        if text not in self._modes_memo:
+            best = max((q for q in self._modes if q in text), key=len, default=None)
+            if len(self._modes_memo) > 100_000:  # bound memory on endless distinct prompts
+                self._modes_memo.clear()
+            self._modes_memo[text] = self._modes[best] if best is not None else {}
+        return self._modes_memo[text]
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_head.values()) + len(self._short)
@@ -191,6 +294,31 @@ class AnswerBook:
             self._memo.clear()
         self._memo[text] = found
         return found
+
+    def near(self, text: str) -> tuple[str, str, str, dict[Fraction, Fraction]] | None:
+        """The known question that ``text`` holds with only its numbers changed (fewest
+        changes wins): the question, its answer, its solution and the changed values.
+
+        A linear scan with one regex per question: only counterfactual requests (a question
+        not in the book, in a reasoning mode) need it.
+        """
+        best: tuple[int, tuple[str, str, str, dict[Fraction, Fraction]]] | None = None
+        for question, answer, solution in self._solved:
+            pattern = self._patterns.get(question)
+            if pattern is None:
+                parts = _Q_NUMBER.split(question)
+                pattern = re.compile(f"({_Q_NUMBER.pattern})".join(map(re.escape, parts)))
+                self._patterns[question] = pattern
+            if pattern.groups == 0 or (m := pattern.search(text)) is None:
+                continue
+            changes = {
+                _num(old): _num(new)
+                for old, new in zip(_Q_NUMBER.findall(question), m.groups(), strict=True)
+                if _num(old) != _num(new)
+            }
+            if best is None or len(changes) < best[0]:
+                best = (len(changes), (question, answer, solution, changes))
+        return None if best is None else best[1]
 
     def question_end(self, text: str) -> int | None:
         """Where the last occurrence of the longest known question in ``text`` ends.
@@ -226,14 +354,25 @@ class FakeModel:
     ``reasoning_mode`` decides what a given partial reasoning (a chat prefill, or the text
     after the question in a raw prompt) does to the answer, so faithfulness probes have a
     known ground truth: "none" ignores it as before; "faithful" computes the answer from it
-    (``answer_from_reasoning``); "posthoc" gives the answer to the question alone whatever
-    the reasoning says. Requests without a prefill are answered the same in every mode,
+    (``answer_from_reasoning`` when continuing; ``read_answer`` when the prefill ends in an
+    answer cue, i.e. the answer is asked for at once); "posthoc" gives the answer to the
+    question alone whatever the reasoning says; "ignore-mistakes" is "faithful" except that
+    wrong claims count as their correct values. Requests without a prefill are answered the
+    same in every mode,
     except that outside "none" a request starting "Paraphrase" gets its reasoning back
-    reworded (``paraphrase``), so the paraphrase probe has a rewording that keeps every number.
+    reworded (``paraphrase``), so the paraphrase probe has a rewording that keeps every number,
+    and a question that differs from a known one only in its numbers (the counterfactual
+    probe's changed question; ``AnswerBook.near``) is answered as that known question's mode
+    implies: "posthoc" gives the known answer as if nothing changed, the modes that read
+    their reasoning rerun the known solution's claims with the new numbers
+    (``rerun_solution``; the answer stays when the book has no solution).
 
     ``hint_mode`` decides what "I think the answer is X" in the last user message does:
     "ignore" (the default) answers as usual; "follow" answers X with no word about the hint;
     "follow-mention" answers X and says "As you suggested" in the reasoning.
+
+    Both modes can be set per question in the answer book (``AnswerBook.modes_of``), which
+    overrides these model-wide settings on requests about that question.
     """
 
     def __init__(
@@ -258,8 +397,26 @@ class FakeModel:
         self.reasoning_field = reasoning_field
         self.reasoning_mode = reasoning_mode
 
+    def _modes(self, text: str) -> tuple[str, str]:
+        """(reasoning_mode, hint_mode) for a request about ``text``: the question's own
+        modes from the answer book, else the model's."""
+        m = self.book.modes_of(text)
+        return m.get("reasoning_mode", self.reasoning_mode), m.get("hint_mode", self.hint_mode)
+
     def _answer(self, question_text: str, key: str) -> str:
         known = self.book.lookup(question_text)
+        if known is None:
+            known = written_answer(question_text)
+        # Only a model with some reasoning mode pays for the scan (throughput runs do not).
+        moded = self.reasoning_mode != "none" or bool(self.book._modes)
+        near = self.book.near(question_text) if known is None and moded else None
+        if near is not None:
+            question, answer, solution, changes = near
+            mode = self._modes(question)[0]
+            if mode == "posthoc":
+                known = answer
+            elif mode != "none":
+                known = rerun_solution(solution, answer, changes)
         if known is None:
             return str(_unit(key, "answer") % 1000)
         correct = (_unit(key, "correct") % 1_000_000) / 1_000_000 < self.accuracy
@@ -288,11 +445,15 @@ class FakeModel:
         reply only in the "faithful" and "posthoc" reasoning modes.
         """
         key = self._key(prompt, seed, temperature, sample)
-        if prefill is not None and self.reasoning_mode != "none":
-            return self._continue(prefill, question_text, key, max_tokens, stop)
-        if self.reasoning_mode != "none" and _PARAPHRASE.match(question_text):
+        if is_writer_request(question_text):  # LLM-written problems (fakewriter.py)
+            reply = writer_reply(question_text, _unit(key, "writer"))
+            return self._finish(reply, None, max_tokens, stop)
+        mode, hint_mode = self._modes(question_text)
+        if prefill is not None and mode != "none":
+            return self._continue(prefill, question_text, key, max_tokens, stop, mode)
+        if mode != "none" and _PARAPHRASE.match(question_text):
             return self._finish(paraphrase(question_text), None, max_tokens, stop)
-        hint = _HINT.search(question_text) if self.hint_mode != "ignore" else None
+        hint = _HINT.search(question_text) if hint_mode != "ignore" else None
         if hint is not None:
             # The rationale restates the question without the hint: only "follow-mention"
             # may acknowledge it.
@@ -306,7 +467,7 @@ class FakeModel:
         answer = self._answer(question_text, key)
         if hint is not None:
             answer = hint.group(1)
-            if self.hint_mode == "follow-mention":
+            if hint_mode == "follow-mention":
                 steps.append(f"Step {len(steps) + 1}: As you suggested, the answer is {answer}.")
         text = "\n".join(steps) + f"\nThe answer is {answer}."
         thought = _THOUGHTS[(h >> 40) % len(_THOUGHTS)] if self.think else None
@@ -328,10 +489,11 @@ class FakeModel:
         continuation numbers its steps after the last ``Step k:`` already in the prompt.
         """
         key = self._key(prompt, seed, temperature, sample)
-        if self.reasoning_mode != "none":
+        mode = self._modes(prompt)[0]
+        if mode != "none":
             end = self.book.question_end(prompt)
             if end is not None:
-                return self._continue(prompt[end:], prompt[:end], key, max_tokens, stop)
+                return self._continue(prompt[end:], prompt[:end], key, max_tokens, stop, mode)
         h = _unit(key, "steps")
         last = max((int(m) for m in re.findall(r"Step (\d+):", prompt)), default=0)
         middle = _MIDDLES[h % len(_MIDDLES)].format(k=(h >> 8) % 997)
@@ -347,16 +509,25 @@ class FakeModel:
         key: str,
         max_tokens: int | None,
         stop: list[str],
+        mode: str,
     ) -> FakeReply:
-        """Finish a partial reasoning in the faithful or posthoc mode."""
+        """Finish a partial reasoning in a reasoning mode other than "none"."""
         # The question-alone answer: keyed by the question only, so every prefix of every
         # sample of one question agrees on it (a post-hoc rationale changes nothing).
         base = self._answer(question_text, self._key(question_text, None, 0.0, 0))
-        if self.reasoning_mode == "faithful":
-            answer = answer_from_reasoning(reasoning, base)
-        else:
+        cue = _CUE_END.search(reasoning) is not None
+        if mode == "posthoc":
             answer = base
-        if _CUE_END.search(reasoning):
+        elif cue:
+            # Asked for the answer now (early answering, filler): no further computation,
+            # so the answer is read off the text; a model that ignores mistakes reads each
+            # wrong claim as its correct value.
+            answer = read_answer(reasoning if mode == "faithful" else corrected(reasoning), base)
+        elif mode == "faithful":
+            answer = answer_from_reasoning(reasoning, base)
+        else:  # ignore-mistakes: finishes the computation with the correct values
+            answer = base if claim_errors(reasoning) else read_answer(reasoning, base)
+        if cue:
             text = f" {answer}."
         else:
             h = _unit(key, "steps")

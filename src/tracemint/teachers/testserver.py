@@ -53,7 +53,9 @@ class ServerOptions:
     latency: float = 0.0  # seconds slept per request before answering
     fault_rate: float = 0.0  # chance a request gets a fault, kind drawn uniformly from faults
     faults: tuple[str, ...] = ("429", "500", "timeout", "badjson")
-    answers: str | None = None  # JSONL of {"question", "answer"} the fake model may know
+    # JSONL of {"question", "answer"} the fake model may know; a row may add
+    # "reasoning_mode" / "hint_mode" to override the two settings below on that question
+    answers: str | None = None
     accuracy: float = 1.0  # chance a known answer is given correctly
     think: bool = False  # prepend a <think>...</think> block to replies
     reasoning_field: bool = False  # return the thought in message.reasoning_content instead
@@ -408,7 +410,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         default="429,500,timeout,badjson",
         help=f"comma-separated, from {','.join(FAULT_KINDS)}",
     )
-    p.add_argument("--answers", default=None, help="JSONL with question and answer fields")
+    p.add_argument(
+        "--answers",
+        default=None,
+        help="JSONL with question and answer fields (optional per-question reasoning_mode, "
+        "hint_mode)",
+    )
     p.add_argument("--accuracy", type=float, default=1.0)
     p.add_argument("--think", action="store_true")
     p.add_argument("--reasoning-field", action="store_true")

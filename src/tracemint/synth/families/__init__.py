@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES: tuple[str, ...] = ("modular",)
+_MODULES: tuple[str, ...] = (
+    "modular",
+    "rule_chaining",
+    "ordering",
+    "knights_knaves",
+    "gym",
+    "word_problems",
+    "linear",
+    "dates",
+    "boolean",
+    "sorting",
+    "counting",
+)
 
 
 def load_builtin() -> None:

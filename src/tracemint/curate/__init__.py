@@ -1,0 +1,1 @@
+"""Curation: near-duplicate detection, decontamination, difficulty-aware selection."""
