@@ -24,6 +24,8 @@ import re
 
 import sympy
 
+from .equivalence import FUNCTION_NAMES as _LIGHT_NAMES
+
 MAX_LENGTH = 500  # longer answers are not compared symbolically
 _MAX_EXPONENT = 10_000  # |numeric exponent| above this is refused
 _MAX_BITS = 50_000  # exact rational powers above this many bits are refused
@@ -52,6 +54,7 @@ _FUNCTIONS = {
     "exp": sympy.exp,
 }
 FUNCTION_NAMES = frozenset(_FUNCTIONS)
+assert FUNCTION_NAMES == _LIGHT_NAMES, "keep equivalence.FUNCTION_NAMES in step"
 _CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infinity": sympy.oo, "inf": sympy.oo}
 _MUL_CMDS = {"\\cdot", "\\times", "\\ast"}
 _CLOSERS = {")", "]", "}"}
