@@ -55,8 +55,21 @@ def call_key(identity: dict[str, Any], request: GenerationRequest) -> str:
     return stable_hash(identity, list(request.messages), request.sampling(), length=32)
 
 
+def _probe(key: str) -> int:
+    """A 60-bit prefix of a (hex) key: what the in-memory key filter holds."""
+    try:
+        return int(key[:15], 16)
+    except ValueError:
+        return hash(key)
+
+
 class CallCache:
-    """A persistent map from call key to ``Completion``. Use from one thread (the loop's)."""
+    """A persistent map from call key to ``Completion``. Use from one thread (the loop's).
+
+    Two things keep it off a fast run's critical path: an in-memory set of key prefixes
+    answers most misses (every call of a fresh run) without a query, and puts made in one
+    event-loop iteration are written by one ``executemany`` in one transaction.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -67,15 +80,25 @@ class CallCache:
         self._db.execute(_SCHEMA)
         self.hits = 0
         self.misses = 0
-        self._in_txn = False
+        self._known = {_probe(k) for (k,) in self._db.execute("SELECT key FROM calls")}
+        self._pending: dict[str, tuple[str, str, str, str, float]] = {}
+        self._flush_scheduled = False
 
     def get(self, key: str) -> Completion | None:
-        row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        if _probe(key) not in self._known:
+            self.misses += 1
+            return None
+        pending = self._pending.get(key)
+        if pending is not None:
+            raw: str | None = pending[3]
+        else:
+            row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
+            raw = None if row is None else row[0]
+        if raw is None:
             self.misses += 1
             return None
         self.hits += 1
-        return Completion.from_json(orjson.loads(row[0]))
+        return Completion.from_json(orjson.loads(raw))
 
     def put(
         self,
@@ -86,37 +109,43 @@ class CallCache:
     ) -> None:
         """Store one call. Inside an event loop, puts made in the same loop iteration share
         one transaction, committed at the end of that iteration (group commit): durable a
-        fraction of a millisecond later, at a fraction of the cost of a commit per call."""
-        if self._in_txn is False:
-            loop = _running_loop()
-            if loop is not None:
-                self._db.execute("BEGIN")
-                self._in_txn = True
-                loop.call_soon(self.commit)
+        fraction of a millisecond later, at a fraction of the cost of a commit per call.
+        Outside a loop the put is committed at once."""
         ident = identity if isinstance(identity, str) else _dumps(identity)
-        self._db.execute(
-            "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)",
-            (
-                key,
-                ident,
-                _dumps(
-                    {
-                        "messages": list(request.messages),
-                        **request.sampling(),
-                        **({"prefill": request.prefill} if request.prefill else {}),
-                    }
-                ),
-                _dumps(completion.to_json()),
-                time.time(),
+        self._pending[key] = (
+            key,
+            ident,
+            _dumps(
+                {
+                    "messages": list(request.messages),
+                    **request.sampling(),
+                    **({"prefill": request.prefill} if request.prefill else {}),
+                }
             ),
+            _dumps(completion.to_json()),
+            time.time(),
         )
+        self._known.add(_probe(key))
+        if not self._flush_scheduled:
+            loop = _running_loop()
+            if loop is None:
+                self.commit()
+            else:
+                self._flush_scheduled = True
+                loop.call_soon(self.commit)
 
     def commit(self) -> None:
-        if self._in_txn:
-            self._db.execute("COMMIT")
-            self._in_txn = False
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        rows = list(self._pending.values())
+        self._pending.clear()
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)", rows)
+        self._db.execute("COMMIT")
 
     def __len__(self) -> int:
+        self.commit()
         return int(self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
 
     def close(self) -> None:

@@ -299,6 +299,34 @@ def probe(
 
 @app.command()
 @_friendly
+def variants(
+    run_dir: Annotated[Path, typer.Argument(help="a finished program-aided (pal) run")],
+    out: Annotated[Path, typer.Option("--out", help="JSONL file of variants to write")],
+    per_problem: Annotated[int, typer.Option(min=1, help="variants drawn per problem")] = 3,
+    seed: Annotated[int, typer.Option(help="same seed -> the same variants")] = 0,
+    check_with_teacher: Annotated[
+        bool, typer.Option("--check-with-teacher", help="keep only variants the teacher solves")
+    ] = False,
+) -> None:
+    """Write counterfactual variants of a run's problems (new numbers, answers recomputed
+    by the problem's verified program); see docs/variants.md."""
+    from tracemint.synth.variants import VariantsConfig, make_variants
+
+    res = make_variants(run_dir, VariantsConfig(per_problem, seed, check_with_teacher))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in res.variants:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    rows = [("problems", f"{res.problems:,}")]
+    rows += [(k, f"{v:,}") for k, v in res.counts.items()]
+    rows += [("written", str(out))]
+    Console().print(_summary_table("variants", rows))
+
+
+@app.command()
+@_friendly
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """(Re)build a run's report.html and print its summary."""
     from tracemint.report import build_report, terminal_summary

@@ -60,6 +60,11 @@ _MARKER = re.compile(r"^[ \t]*Step \d+:", re.MULTILINE)
 # A number in a question, for matching a changed question to a known one ("1,200", "2.5");
 # a label ("#12") is not a quantity and must match as written.
 _Q_NUMBER = re.compile(r"(?<![#\d.,])\d+(?:,\d{3})*(?:\.\d+)?")
+# A program-aided (PAL) request asks for a ``solution()`` function; a GSM8K annotation
+# ``<<expr=value>>`` is one step of a known solution, and its expression's numbers.
+_PAL = re.compile(r"\bsolution\(\)")
+_ANNOTATION = re.compile(r"<<([\d\s.+\-*/()]+)=\s*\$?(-?\d[\d,]*(?:\.\d+)?)\s*>>")
+_EXPR_NUMBER = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)")
 # A prefill that ends in an answer cue ("So the answer is") is answered in a word or two.
 _CUE_END = re.compile(r"answer is:?\s*$", re.IGNORECASE)
 
@@ -145,6 +150,47 @@ def rerun_solution(solution: str, answer: str, changes: dict[Fraction, Fraction]
     except (ValueError, ZeroDivisionError):
         return answer
     return _fmt(values.get(final, final))
+
+
+def solution_program(
+    solution: str, answer: str, changes: dict[Fraction, Fraction] | None = None
+) -> str | None:
+    """A Python ``solution()`` that computes ``answer`` the way ``solution`` does, or None.
+
+    Each step of the solution (a GSM8K ``<<expr=value>>`` annotation, else an ``a op b = v``
+    claim) becomes ``vK = expr``: a number equal to an earlier step's result reads that
+    step's variable, any other number stays a literal (the question's quantity, changed per
+    ``changes``). Returns the variable whose result is the final answer; None when no step
+    produces it. Ground truth for program-aided runs and counterfactual variants: the
+    program's literals are the question's numbers.
+    """
+    steps = [(e, v) for e, v in _ANNOTATION.findall(solution)] or [
+        (f"{m.group(1)} {'*' if m.group(2) in 'x×' else m.group(2)} {m.group(3)}", m.group(4))
+        for m in _CLAIM.finditer(solution)
+    ]
+    changes = changes or {}
+    names: dict[Fraction, str] = {}
+    lines = ["def solution():"]
+
+    def literal(m: re.Match[str]) -> str:
+        value = _num(m.group(0))
+        if value in names:
+            return names[value]
+        new = changes.get(value, value)
+        return _fmt(new) if new.denominator == 1 else str(float(new))
+
+    try:
+        for i, (expr, value) in enumerate(steps, 1):
+            code = _EXPR_NUMBER.sub(literal, expr.replace(",", "")).strip()
+            lines.append(f"    # step {i}")
+            lines.append(f"    v{i} = {code}")
+            names[_num(value)] = f"v{i}"
+        final = names.get(_num(answer))
+    except (ValueError, ZeroDivisionError):
+        return None
+    if final is None:
+        return None
+    return "\n".join([*lines, f"    return {final}"])
 
 
 def read_answer(reasoning: str, base: str) -> str:
@@ -320,6 +366,15 @@ class AnswerBook:
                 best = (len(changes), (question, answer, solution, changes))
         return None if best is None else best[1]
 
+    def solved(self, text: str) -> tuple[str, str] | None:
+        """(answer, solution) of the longest known question in ``text`` that has a GSM8K-style
+        solution, or None. A linear scan: only program-aided requests need it."""
+        best: tuple[str, str, str] | None = None
+        for item in self._solved:
+            if item[2] and item[0] in text and (best is None or len(item[0]) > len(best[0])):
+                best = item
+        return None if best is None else (best[1], best[2])
+
     def question_end(self, text: str) -> int | None:
         """Where the last occurrence of the longest known question in ``text`` ends.
 
@@ -373,6 +428,9 @@ class FakeModel:
 
     Both modes can be set per question in the answer book (``AnswerBook.modes_of``), which
     overrides these model-wide settings on requests about that question.
+
+    A program-aided request (it mentions ``solution()``) gets a fenced ``solution()``
+    written from the known GSM8K-style solution (``_program``, ``solution_program``).
     """
 
     def __init__(
@@ -422,6 +480,36 @@ class FakeModel:
         correct = (_unit(key, "correct") % 1_000_000) / 1_000_000 < self.accuracy
         return known if correct else wrong_answer(known)
 
+    def _program(self, question_text: str, key: str) -> str:
+        """A program-aided reply: a fenced ``solution()``.
+
+        For a known question with a GSM8K-style solution, the program is the solution's
+        steps (``solution_program``), so its literals are the question's numbers; for a
+        question that differs from such a one only in its numbers (``AnswerBook.near``), the
+        same program with the changed numbers. A wrong draw (``accuracy``), or a question
+        without a known solution, returns its answer as a constant.
+        """
+        correct = (_unit(key, "correct") % 1_000_000) / 1_000_000 < self.accuracy
+        program = answer = None
+        found = self.book.solved(question_text)
+        near = None if found is not None else self.book.near(question_text)
+        if found is not None:
+            answer, solution = found
+            program = solution_program(solution, answer)
+        elif near is not None and near[2]:
+            _, known, solution, changes = near
+            answer = rerun_solution(solution, known, changes)
+            program = solution_program(solution, known, changes)
+        if program is None or not correct:
+            answer = self._answer(question_text, key) if answer is None else answer
+            answer = answer if correct else wrong_answer(answer)
+            try:
+                value = _fmt(_num(answer))
+            except (ValueError, ZeroDivisionError):
+                value = repr(answer)
+            program = f"def solution():\n    return {value}"
+        return f"```python\n{program}\n```"
+
     @staticmethod
     def _key(prompt: str, seed: int | None, temperature: float, sample: int) -> str:
         # Greedy decoding (temperature 0) gives every choice the same text, as real servers do.
@@ -448,6 +536,8 @@ class FakeModel:
         if is_writer_request(question_text):  # LLM-written problems (fakewriter.py)
             reply = writer_reply(question_text, _unit(key, "writer"))
             return self._finish(reply, None, max_tokens, stop)
+        if prefill is None and _PAL.search(question_text):  # program-aided (PAL) prompts
+            return self._finish(self._program(question_text, key), None, max_tokens, stop)
         mode, hint_mode = self._modes(question_text)
         if prefill is not None and mode != "none":
             return self._continue(prefill, question_text, key, max_tokens, stop, mode)
