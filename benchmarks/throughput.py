@@ -119,10 +119,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     """One measured run in this (fresh) process; returns one table row as a dict."""
     sys.path.insert(0, str(SRC))
     run: Callable[[Awaitable[Any]], Any] = asyncio.run
-    if args.uvloop:
-        import uvloop
+    if not args.asyncio:  # the loop a run uses (runner/loop.py: uvloop when installed)
+        from tracemint.runner.loop import run as product_run
 
-        run = uvloop.run
+        run = product_run
     t0 = time.perf_counter()
     import tracemint.teachers.openai
 
@@ -185,8 +185,8 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "--concurrency",
                 str(conc),
             ]
-            if args.uvloop:
-                cmd.append("--uvloop")
+            if args.asyncio:
+                cmd.append("--asyncio")
             srv0 = _cpu_seconds(server.pid)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
@@ -205,7 +205,8 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
             server.stdout.close()
     print(
         f"mode={args.mode} requests={args.requests} latency={args.latency}s "
-        f"client_uvloop={args.uvloop} server_uvloop={not args.no_server_uvloop}"
+        f"client_loop={'asyncio' if args.asyncio else 'tracemint default'} "
+        f"server_uvloop={not args.no_server_uvloop}"
     )
     head = (
         f"{'mode':>8} {'conc':>5} {'records/s':>10} {'ceiling':>8} {'fraction':>8} "
@@ -231,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--concurrency", default="64,256", help="comma-separated levels")
     p.add_argument("--latency", type=float, default=0.2, help="server latency in seconds")
-    p.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
+    p.add_argument(
+        "--asyncio", action="store_true", help="run the client on the stdlib loop, not uvloop"
+    )
     p.add_argument(
         "--no-server-uvloop", action="store_true", help="run the server on the stdlib loop"
     )

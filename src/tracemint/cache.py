@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ def call_key(identity: dict[str, Any], request: GenerationRequest) -> str:
     return stable_hash(identity, list(request.messages), request.sampling(), length=32)
 
 
+_Row = tuple[str, str, str, str, float]
+_INSERT = "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)"
+
+
 def _probe(key: str) -> int:
     """A 60-bit prefix of a (hex) key: what the in-memory key filter holds."""
     try:
@@ -66,34 +71,46 @@ def _probe(key: str) -> int:
 class CallCache:
     """A persistent map from call key to ``Completion``. Use from one thread (the loop's).
 
-    Two things keep it off a fast run's critical path: an in-memory set of key prefixes
-    answers most misses (every call of a fresh run) without a query, and puts made in one
-    event-loop iteration are written by one ``executemany`` in one transaction.
+    Three things keep it off a fast run's critical path: an in-memory set of key prefixes
+    answers most misses (every call of a fresh run) without a query; puts made in one
+    event-loop iteration are batched into one ``executemany`` in one transaction (group
+    commit); and inside a running loop that batch is written by a writer thread with its
+    own connection (SQLite releases the GIL while it works), so the loop goes on at once.
+    Rows not yet written are served from memory, so a ``get`` never misses a ``put``.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = self._connect()
         self._db.execute(_SCHEMA)
         self.hits = 0
         self.misses = 0
         self._known = {_probe(k) for (k,) in self._db.execute("SELECT key FROM calls")}
-        self._pending: dict[str, tuple[str, str, str, str, float]] = {}
+        self._pending: dict[str, _Row] = {}
+        self._writing: dict[str, _Row] = {}  # handed to the writer, not yet committed
         self._flush_scheduled = False
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_db: sqlite3.Connection | None = None
+        self._last_write: Future[None] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
 
     def get(self, key: str) -> Completion | None:
         if _probe(key) not in self._known:
             self.misses += 1
             return None
-        pending = self._pending.get(key)
-        if pending is not None:
-            raw: str | None = pending[3]
+        row = self._pending.get(key) or self._writing.get(key)
+        if row is not None:
+            raw: str | None = row[3]
         else:
-            row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
-            raw = None if row is None else row[0]
+            hit = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
+            raw = None if hit is None else hit[0]
         if raw is None:
             self.misses += 1
             return None
@@ -107,10 +124,8 @@ class CallCache:
         request: GenerationRequest,
         completion: Completion,
     ) -> None:
-        """Store one call. Inside an event loop, puts made in the same loop iteration share
-        one transaction, committed at the end of that iteration (group commit): durable a
-        fraction of a millisecond later, at a fraction of the cost of a commit per call.
-        Outside a loop the put is committed at once."""
+        """Store one call: written at the end of this loop iteration (durable a fraction of
+        a millisecond later), or at once when no loop is running."""
         ident = identity if isinstance(identity, str) else _dumps(identity)
         self._pending[key] = (
             key,
@@ -132,17 +147,45 @@ class CallCache:
                 self.commit()
             else:
                 self._flush_scheduled = True
-                loop.call_soon(self.commit)
+                loop.call_soon(self._flush)
 
-    def commit(self) -> None:
+    def _flush(self) -> None:
+        """Hand this iteration's puts to the writer thread."""
         self._flush_scheduled = False
         if not self._pending:
             return
         rows = list(self._pending.values())
+        self._writing.update(self._pending)
         self._pending.clear()
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)", rows)
-        self._db.execute("COMMIT")
+        if self._last_write is not None and self._last_write.done():
+            self._last_write.result()  # a failed write (disk full) stops the run here
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="tracemint-cache")
+            self._writer_db = self._connect()
+        self._last_write = self._writer.submit(self._write, rows)
+
+    def _write(self, rows: list[_Row]) -> None:
+        db = self._writer_db
+        assert db is not None
+        db.execute("BEGIN")
+        db.executemany(_INSERT, rows)
+        db.execute("COMMIT")
+        for row in rows:  # dict ops are atomic under the GIL
+            if self._writing.get(row[0]) is row:
+                del self._writing[row[0]]
+
+    def commit(self) -> None:
+        """Write everything put so far and wait until it is committed."""
+        self._flush_scheduled = False
+        if self._last_write is not None:
+            self._last_write.result()
+            self._last_write = None
+        if self._pending:
+            rows = list(self._pending.values())
+            self._pending.clear()
+            self._db.execute("BEGIN")
+            self._db.executemany(_INSERT, rows)
+            self._db.execute("COMMIT")
 
     def __len__(self) -> int:
         self.commit()
@@ -150,4 +193,10 @@ class CallCache:
 
     def close(self) -> None:
         self.commit()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._writer_db is not None:
+            self._writer_db.close()
+            self._writer_db = None
         self._db.close()

@@ -6,7 +6,6 @@ call cache: a killed ``probe`` command loses nothing and a rerun repeats no fini
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from tracemint import stages
 from tracemint.cache import CallCache
 from tracemint.config import parse_recipe
 from tracemint.runner.local import build_teacher
+from tracemint.runner.loop import run as run_loop
 from tracemint.store import RunStore
 
 
@@ -62,4 +62,4 @@ def probe_run(
     """Run probes on the traces of a finished run (the accepted ones, or every untruncated
     trace with an answer) and store their columns."""
     store = RunStore(run_dir)
-    return asyncio.run(_probe_run(store, names, share, options or {}, accepted_only))
+    return run_loop(_probe_run(store, names, share, options or {}, accepted_only))

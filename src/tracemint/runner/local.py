@@ -25,6 +25,7 @@ from tracemint.config import Recipe, component_config
 from tracemint.errors import RunError, SourceError
 from tracemint.plugins import source_class, teacher_class
 from tracemint.records import Record
+from tracemint.runner.loop import run as run_loop
 from tracemint.runner.manifest import (
     begin_manifest,
     new_session,
@@ -219,7 +220,7 @@ class LocalRunner:
         return store.done_problem_ids()
 
     def run(self) -> dict[str, Any]:
-        return asyncio.run(self.arun())
+        return run_loop(self.arun())
 
     async def arun(self) -> dict[str, Any]:
         # Move everything imported so far out of the cyclic GC's reach: at 1,000+ calls/s

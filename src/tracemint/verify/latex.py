@@ -124,6 +124,9 @@ def strip_delimiters(text: str) -> str:
     return text.strip()
 
 
+_PLAIN = re.compile(r"-?\d{1,30}\Z")
+
+
 def clean(text: str) -> str:
     """Bring one answer string to a canonical surface form.
 
@@ -131,6 +134,8 @@ def clean(text: str) -> str:
     commands, degree marks, trailing sentence punctuation and a leading ``x =``. It never
     touches digits or signs, so it cannot turn a wrong number into a right one.
     """
+    if _PLAIN.match(text):  # "18", "-3": already canonical (most GSM8K-style answers)
+        return text
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], text).strip()
     s = strip_delimiters(s)
     boxed = last_boxed(s)
