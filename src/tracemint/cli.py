@@ -327,6 +327,79 @@ def variants(
 
 @app.command()
 @_friendly
+def decontaminate(
+    path: Annotated[Path, typer.Argument(help="JSONL/JSON/CSV/Parquet file of problems")],
+    against: Annotated[
+        list[str],
+        typer.Option(
+            "--against", help="benchmark file: PATH, NAME=PATH or PRESET:PATH (repeatable)"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="JSONL of the kept rows")],
+    removed: Annotated[Path, typer.Option("--removed", help="JSONL of the removed rows")],
+    field: Annotated[
+        list[str] | None, typer.Option("--field", help="input field(s) to check; default question")
+    ] = None,
+    against_field: Annotated[
+        str | None, typer.Option(help="benchmark question field; default: preset or auto")
+    ] = None,
+    ngram: Annotated[int, typer.Option(min=1, help="n-gram length")] = 13,
+    near_threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="near-match word-set Jaccard; 0: off")
+    ] = 0.6,
+) -> None:
+    """Remove rows that copy a benchmark item (n-gram overlap or near-match); see
+    docs/curation.md."""
+    from tracemint.curate.decontam import BenchmarkIndex, decontaminate, parse_spec
+    from tracemint.sources.files import iter_rows
+
+    fields = tuple(field or ("question",))
+    index = BenchmarkIndex.from_files(
+        [parse_spec(a, against_field) for a in against], n=ngram, near_threshold=near_threshold
+    )
+    n = 0
+    methods: dict[str, int] = {}
+    tmp_out, tmp_rm = out.with_name(out.name + ".tmp"), removed.with_name(removed.name + ".tmp")
+    for p in (out, removed):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp_out, "w", encoding="utf-8") as fk, open(tmp_rm, "w", encoding="utf-8") as fr:
+        for line, row in iter_rows(path):
+            present = [f for f in fields if f in row]
+            if not present:
+                raise SourceError(
+                    f"none of the fields {list(fields)} present; fields present: {sorted(row)} "
+                    "(set --field)",
+                    path=str(path),
+                    line=line,
+                    field=fields[0],
+                )
+            for f in present:
+                if not isinstance(row[f], str):
+                    raise SourceError("expected a string", path=str(path), line=line, field=f)
+            kept, dropped = decontaminate([row], index, fields)
+            n += 1
+            for r in kept:
+                fk.write(json.dumps(r, ensure_ascii=False) + "\n")
+            for r in dropped:
+                method = r["contaminated_by"]["method"]
+                methods[method] = methods.get(method, 0) + 1
+                fr.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp_out, out)
+    os.replace(tmp_rm, removed)
+    n_removed = sum(methods.values())
+    rows = [
+        ("benchmark items", f"{len(index):,}"),
+        ("rows", f"{n:,}"),
+        ("kept", f"{n - n_removed:,}"),
+        ("removed", f"{n_removed:,}"),
+        *[(f"removed by {m}", f"{c:,}") for m, c in sorted(methods.items())],
+        ("written", f"{out}, {removed}"),
+    ]
+    Console().print(_summary_table("decontaminate", rows))
+
+
+@app.command()
+@_friendly
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """(Re)build a run's report.html and print its summary."""
     from tracemint.report import build_report, terminal_summary
@@ -343,6 +416,22 @@ def serve_test(ctx: typer.Context) -> None:
     from tracemint.teachers.testserver import main
 
     main(list(ctx.args))
+
+
+@app.command()
+@_friendly
+def view(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    port: Annotated[int, typer.Option(help="port; 0 picks a free one")] = 0,
+    host: Annotated[str, typer.Option(help="address to bind (keep it local)")] = "127.0.0.1",
+) -> None:
+    """Browse a run's problems and traces in a local, read-only web page (Ctrl-C to stop)."""
+    from tracemint.view import serve
+
+    try:
+        serve(run_dir, host=host, port=port)
+    except KeyboardInterrupt:
+        console.print("viewer stopped")
 
 
 @app.command()

@@ -7,6 +7,7 @@ Public API::
                                   # "hint", "paraphrase", "counterfactual"
     Probe, ProbeConfig            # the extension point and its shared settings
     check_prefill(teacher)        # ConfigError unless the teacher can continue a prefix
+    await confirm_prefill(teacher, caller)  # ... and, for a server, one live check that it does
 
 Each probe adds columns prefixed with its name (see each module). References: Lanham et al.
 2023, *Measuring Faithfulness in Chain-of-Thought Reasoning*; Turpin et al. 2023,
@@ -15,7 +16,15 @@ Each probe adds columns prefixed with its name (see each module). References: La
 
 from __future__ import annotations
 
-from .base import Probe, ProbeConfig, check_prefill, make_config, probes, run_probes
+from .base import (
+    Probe,
+    ProbeConfig,
+    check_prefill,
+    confirm_prefill,
+    make_config,
+    probes,
+    run_probes,
+)
 from .counterfactual import CounterfactualConfig, CounterfactualProbe
 from .early import EarlyAnsweringProbe, EarlyConfig
 from .filler import FillerConfig, FillerProbe
@@ -39,6 +48,7 @@ __all__ = [
     "Probe",
     "ProbeConfig",
     "check_prefill",
+    "confirm_prefill",
     "make_config",
     "probes",
     "run_probes",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -54,6 +55,8 @@ class Probe(ABC):
 
     name: ClassVar[str] = "probe"
     config_class: ClassVar[type[ProbeConfig]] = ProbeConfig
+    #: whether ``run`` continues a partial assistant message (most probes do)
+    needs_prefill: ClassVar[bool] = True
     #: columns written by ``run``, without the prefix; nulls when the trace is skipped
     columns: ClassVar[tuple[str, ...]] = ()
 
@@ -105,13 +108,11 @@ probes: Registry[type[Probe]] = Registry("probe")
 
 
 def check_prefill(teacher: Teacher) -> None:
-    """Raise ``ConfigError`` unless ``teacher`` can continue an assistant message.
+    """Raise ``ConfigError`` unless ``teacher`` says it can continue an assistant message.
 
-    The one place that decides it. For now: the embedded teacher always can; an OpenAI-
-    compatible teacher can when its config names a ``prefill_style`` (every config does;
-    whether the server honours it is the user's to know); any other teacher must set
-    ``supports_prefill = True``. When servers that silently ignore prefills become a
-    problem, a live check (continue "The answer is" and look for a bare number) goes here.
+    The embedded teacher always can; an OpenAI-compatible teacher says so through its
+    ``prefill_style``; any other teacher must set ``supports_prefill = True``. Whether a
+    server really honours the prefill is checked live by ``confirm_prefill``.
     """
     declared = getattr(teacher, "supports_prefill", None)
     if declared is None:
@@ -126,6 +127,42 @@ def check_prefill(teacher: Teacher) -> None:
             f"server that continues a trailing assistant message (set prefill_style), or set "
             f"supports_prefill = True on a custom teacher."
         )
+
+
+# Asked to count, with the first six numbers already written as the assistant's message: a
+# server that continues the message goes on with 7; one that ignores it (hosted chat APIs)
+# starts a new message with 1.
+PREFILL_CHECK = GenerationRequest(
+    messages=({"role": "user", "content": "Count from 1 to 12, separated by spaces."},),
+    prefill="1 2 3 4 5 6",
+    max_tokens=16,
+    temperature=0.0,
+    seed=0,
+)
+_confirmed: set[str] = set()
+
+
+async def confirm_prefill(teacher: Teacher, caller: CachedCaller) -> None:
+    """``check_prefill``, then, for a server, one live (cached) call showing it continues."""
+    check_prefill(teacher)
+    if teacher.name != "openai":
+        return
+    ident = caller.identity_json
+    if ident in _confirmed:
+        return
+    completion, _ = await caller.call(PREFILL_CHECK)
+    numbers = re.findall(r"\d+", completion.text or "")
+    if not numbers or numbers[0] != "7":
+        config = getattr(teacher, "config", None)
+        style = getattr(config, "prefill_style", None)
+        raise ConfigError(
+            f"the teacher server does not continue a partial assistant message (asked to go on "
+            f"from '1 2 3 4 5 6', it answered {(completion.text or '')[:60]!r}); probes and "
+            f"Monte-Carlo rollouts need that. prefill_style is {style!r}: try the other style "
+            f"('continue_final_message' for vLLM/SGLang, 'plain' for llama.cpp/Ollama), or use "
+            f"a server that supports it"
+        )
+    _confirmed.add(ident)
 
 
 def make_config(name: str, raw: Any) -> ProbeConfig:
@@ -161,9 +198,12 @@ async def run_probes(
     if unknown:
         raise ConfigError(f"settings for probes that are not run: {sorted(unknown)}")
     chosen = [(probes.get(n)(), make_config(n, configs.get(n))) for n in probe_names]
-    if chosen and traces:
-        check_prefill(teacher)
     caller = CachedCaller(teacher, cache)
+    probed = [
+        t for t in traces if t.get("answer") is not None and (t.get("completion") or "").strip()
+    ]
+    if probed and any(probe.needs_prefill for probe, _ in chosen):
+        await confirm_prefill(teacher, caller)
 
     async def one(t: Record) -> Record:
         out = dict(t)

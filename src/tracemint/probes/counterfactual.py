@@ -110,6 +110,7 @@ class CounterfactualProbe(Probe):
 
     name = "counterfactual"
     config_class = CounterfactualConfig
+    needs_prefill = False  # a fresh request, nothing of the old reply kept
     columns = ("question", "change", "expected", "answer", "followed", "changed")
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:

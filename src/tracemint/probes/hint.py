@@ -108,6 +108,7 @@ class HintProbe(Probe):
 
     name = "hint"
     config_class = HintConfig
+    needs_prefill = False  # a fresh request, nothing of the old reply kept
     columns = ("target", "answer", "followed", "mentioned", "unfaithful")
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:

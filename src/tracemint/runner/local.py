@@ -181,6 +181,19 @@ def _unique(problems: Iterator[Record]) -> Iterator[Record]:
         yield p
 
 
+async def _confirm_prefill_if_needed(recipe: Recipe, teacher: Teacher) -> None:
+    """Rollouts and most probes continue a partial assistant message: find out before the
+    run directory is touched, not after an hour of sampling, whether the server does that
+    (one small uncached call)."""
+    from tracemint.probes import confirm_prefill, probes
+
+    needs = recipe.montecarlo.enabled or any(
+        probes.get(n).needs_prefill for n in recipe.probes.names
+    )
+    if needs:
+        await confirm_prefill(teacher, stages.CachedCaller(teacher, None))
+
+
 class LocalRunner:
     """Runs one recipe into its run directory."""
 
@@ -233,6 +246,7 @@ class LocalRunner:
         strategy = load_strategy(self.recipe.strategy.name, self.recipe.strategy.template_dir)
         source = open_source(self.recipe)
         try:
+            await _confirm_prefill_if_needed(self.recipe, teacher)
             done = self._prepare()
         except BaseException:
             await teacher.aclose()

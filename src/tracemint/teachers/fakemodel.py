@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from tracemint.teachers.fakecount import count_reply
 from tracemint.teachers.fakewriter import is_writer_request, writer_reply, written_answer
 
 _WORD = re.compile(r"\S+")
@@ -533,6 +534,9 @@ class FakeModel:
         reply only in the "faithful" and "posthoc" reasoning modes.
         """
         key = self._key(prompt, seed, temperature, sample)
+        counted = count_reply(question_text, prefill)  # the prefill check (fakecount.py)
+        if counted is not None:
+            return self._finish(counted, None, max_tokens, stop)
         if is_writer_request(question_text):  # LLM-written problems (fakewriter.py)
             reply = writer_reply(question_text, _unit(key, "writer"))
             return self._finish(reply, None, max_tokens, stop)

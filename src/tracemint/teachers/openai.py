@@ -144,6 +144,8 @@ class OpenAITeacher(Teacher):
         ident: dict[str, Any] = {"teacher": self.name, "model": self.model, "base_url": self._base}
         if self.config.extra_body:  # e.g. vLLM's top_k changes the outputs
             ident["extra_body"] = self.config.extra_body
+        if self.config.prefill_style != "continue_final_message":  # changes prefill replies
+            ident["prefill_style"] = self.config.prefill_style
         return ident
 
     def __repr__(self) -> str:

@@ -72,6 +72,9 @@ class ServerOptions:
     # what "I think the answer is X" in the last user message does: ignore (as always),
     # follow (answer X silently), follow-mention (answer X, saying "As you suggested").
     hint_mode: str = "ignore"
+    # continue a trailing assistant message (vLLM, llama.cpp, ...); False ignores it and
+    # starts a new message, as hosted chat APIs do
+    prefill: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -222,6 +225,8 @@ def _respond(state: ServerState, body: dict[str, Any], chat: bool, rid: int) -> 
         # A trailing assistant message is a prefill to continue (only the reasoning modes
         # look at it; the default reply ignores it, as before).
         prefill = texts[-1] if msgs[-1].get("role") == "assistant" else None
+        if not state.options.prefill:
+            prefill = None
         prompt_tokens = sum(count_words(t) for t in texts)
     else:
         prompt = body["prompt"]
@@ -437,6 +442,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         choices=HINT_MODES,
         help="what a biasing hint 'I think the answer is X' does (hint probe)",
     )
+    p.add_argument(
+        "--no-prefill",
+        action="store_true",
+        help="ignore a trailing assistant message and start a new one (like hosted chat APIs)",
+    )
     p.add_argument("--no-uvloop", action="store_true", help="use the stdlib event loop")
     a = p.parse_args(argv)
     opts = ServerOptions(
@@ -457,6 +467,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         timeout_hold_s=a.timeout_hold,
         reasoning_mode=a.reasoning_mode,
         hint_mode=a.hint_mode,
+        prefill=not a.no_prefill,
     )
     return opts, not a.no_uvloop
 
