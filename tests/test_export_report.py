@@ -79,7 +79,10 @@ def test_report_has_numbers_and_plots(run_dir: Path) -> None:
     path = build_report(run_dir)
     page = path.read_text()
     assert "accuracy (correct / graded)" in page and "0.500" in page
-    assert page.count("data:image/png;base64,") == 3
+    # verdicts, agreement, length; difficulty and accepted lengths from the analytics
+    alts = ("Verdicts", "Agreement", "Length", "Difficulty", "Lengths")
+    assert all(f'alt="{a}"' in page for a in alts)
+    assert page.count("data:image/png;base64,") == len(alts)
     assert "cost" not in page  # no prices given, no made-up money
     assert "wrong" in page  # the drop-reason table
 

@@ -154,6 +154,31 @@ class RunConfig(_Strict):
     flush_seconds: float = Field(10.0, gt=0)  # also flush a shard this often
 
 
+class CurateConfig(_Strict):
+    """Curation (curate/pipeline.py): problems are filtered before any call is made, accepted
+    rationales after the run. Every removal is recorded with its reason."""
+
+    # problems: "exact" (normalised text) or "near" (MinHash, dedup_threshold) duplicates
+    dedup_problems: Literal["off", "exact", "near"] = "off"
+    dedup_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    # benchmark files to decontaminate against: "path", "name=path" or "gsm8k:path"
+    decontaminate: list[str] = []
+    decontaminate_rationales: bool = True  # also check accepted rationales' text
+    # accepted rationales
+    dedup_rationales: Literal["off", "exact", "near"] = "off"
+    max_completion_tokens: int | None = Field(None, gt=0)
+    budget: int | None = Field(None, gt=0)  # keep the best N accepted rationales
+    balance: Literal["uniform", "prop2diff"] = "uniform"  # how the budget spreads (DART)
+
+    def rationale_steps(self) -> bool:
+        return bool(
+            (self.decontaminate and self.decontaminate_rationales)
+            or self.dedup_rationales != "off"
+            or self.max_completion_tokens is not None
+            or self.budget is not None
+        )
+
+
 class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     runs_dir: str = "runs"
@@ -167,6 +192,7 @@ class Recipe(_Strict):
     sampling: SamplingConfig = SamplingConfig()
     budget: BudgetConfig = BudgetConfig()
     select: SelectConfig = SelectConfig()
+    curate: CurateConfig = CurateConfig()
     export: ExportConfig = ExportConfig()
     report: ReportConfig = ReportConfig()
     run: RunConfig = RunConfig()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from tracemint.report.analytics import analytics_html, analytics_plots, dataset_analytics
 from tracemint.store import RunStore, atomic_write_bytes
 
 _COLUMNS = [
@@ -273,9 +274,10 @@ def build_report(run_dir: str | Path) -> Path:
         f"<td>{html.escape(str(x.get('status')))}</td></tr>"
         for x in manifest.get("sessions", [])
     )
+    data = dataset_analytics(store)
     imgs = "".join(
         f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>'
-        for k, v in _plots(s).items()
+        for k, v in {**_plots(s), **analytics_plots(data, _png)}.items()
     )
     teacher = html.escape(str(manifest.get("teacher")))
     page = f"""<!doctype html><html><head><meta charset="utf-8">
@@ -290,7 +292,8 @@ figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}</style>
 <h2>Summary</h2><table>{rows}</table>
 <h2>Plots</h2>{imgs}
 <h2>Why traces were not accepted</h2><table>{drops or "<tr><td>none</td></tr>"}</table>
-{synthesis}<h2>Sessions</h2><table><tr><th>started</th><th>wall s</th><th>new calls</th>
+{synthesis}{analytics_html(data)}
+<h2>Sessions</h2><table><tr><th>started</th><th>wall s</th><th>new calls</th>
 <th>cached calls</th><th>status</th></tr>{sessions}</table>
 </body></html>"""
     atomic_write_bytes(store.report_path, page.encode("utf-8"))

@@ -22,6 +22,7 @@ from typing import Any
 from tracemint import stages
 from tracemint.cache import CallCache
 from tracemint.config import Recipe, component_config
+from tracemint.curate.pipeline import ProblemFilter, curate_run, write_summary
 from tracemint.errors import RunError, SourceError
 from tracemint.plugins import source_class, teacher_class
 from tracemint.records import Record
@@ -272,9 +273,11 @@ class LocalRunner:
                 )
             )
             total = getattr(source, "count", lambda: None)()
+            problems = ProblemFilter(self.recipe.curate)
             with RunProgress(total, enabled=self.show_progress) as bar:
                 bar.advance(len(done), 0, 0)
-                await self._mint_all(source, done, ctx, bar)
+                await self._mint_all(problems(_unique(iter(source))), done, ctx, bar)
+            self._curate(problems)
         except BaseException as e:
             error = e
             raise
@@ -286,8 +289,19 @@ class LocalRunner:
             write_final_manifest(store, self.recipe, teacher, session, self.stats, error)
         return store.read_manifest()
 
+    def _curate(self, problems: ProblemFilter) -> None:
+        """After a finished minting pass: record problem removals, curate rationales."""
+        cfg = self.recipe.curate
+        summary: dict[str, Any] = {}
+        if problems.active:
+            summary["problems"] = problems.save(self.store.root)
+        if cfg.rationale_steps():
+            summary.update(curate_run(self.store, cfg))
+        if summary:
+            write_summary(self.store, summary)
+
     async def _mint_all(
-        self, source: Any, done: set[str], ctx: MintContext, bar: RunProgress
+        self, problems: Iterator[Record], done: set[str], ctx: MintContext, bar: RunProgress
     ) -> None:
         run_cfg = self.recipe.run
         window = run_cfg.max_inflight_problems or 2 * int(
@@ -342,7 +356,7 @@ class LocalRunner:
                 flush()
 
         try:
-            for problem in _unique(iter(source)):
+            for problem in problems:
                 if failure:
                     break
                 if problem["problem_id"] in done:

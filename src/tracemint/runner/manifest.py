@@ -30,6 +30,7 @@ def recipe_fingerprint(recipe: Recipe) -> str:
             "verify",
             "montecarlo",
             "probes",
+            "curate",
             "sandbox",
             "sampling",
             "budget",

@@ -1,0 +1,147 @@
+"""Curation inside a run, through the shipped server: problems filtered before any call,
+rationales after, every removal recorded, and a budget balanced across problems."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from conftest_server import start_test_server
+from tracemint.config import load_recipe
+from tracemint.runner.local import LocalRunner
+from tracemint.store import RunStore
+
+DATA = Path(__file__).parent / "data"
+BENCH = DATA / "verify_gsm8k_test_300.jsonl"
+TRAIN = DATA / "decontam_gsm8k_train_500.jsonl"
+
+
+def _problems(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    train = [json.loads(line) for line in TRAIN.read_text().splitlines()][:20]
+    test = [json.loads(line) for line in BENCH.read_text().splitlines()][:3]
+    rows, expected = [], {}
+    for i, r in enumerate(train):
+        rows.append({"id": f"clean{i}", "question": r["question"], "answer": "7"})
+    for i, r in enumerate(test):  # copied from the benchmark
+        rows.append({"id": f"leak{i}", "question": r["question"], "answer": "7"})
+        expected[f"leak{i}"] = "contaminated"
+    for i in range(3):  # the same problem again, re-spaced and re-cased
+        q = train[i]["question"]
+        rows.append({"id": f"dup{i}", "question": "  " + q.upper() + " ", "answer": "7"})
+        expected[f"dup{i}"] = "duplicate problem"
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, expected
+
+
+def _recipe(tmp_path: Path, url: str, problems: Path, curate: str) -> Path:
+    path = tmp_path / "recipe.toml"
+    path.write_text(
+        f"""
+name = "cur"
+runs_dir = {json.dumps(str(tmp_path / "runs"))}
+[source]
+type = "file"
+path = {json.dumps(str(problems))}
+id_field = "id"
+[teacher]
+type = "openai"
+model = "m"
+base_url = {json.dumps(url)}
+[budget]
+samples = 3
+[curate]
+{curate}
+"""
+    )
+    return path
+
+
+def test_problems_are_filtered_before_sampling_and_rationales_after(tmp_path: Path) -> None:
+    problems, expected = _problems(tmp_path)
+    curate = f"""dedup_problems = "exact"
+decontaminate = [{json.dumps("gsm8k=" + str(BENCH))}]
+budget = 25
+balance = "uniform"
+"""
+    with start_test_server(answers=str(problems), accuracy=1.0) as (url, stats):
+        m = LocalRunner(load_recipe(_recipe(tmp_path, url, problems, curate)), progress=False).run()
+        # no call was made for a removed problem: 20 clean problems x 3 samples
+        assert stats()["requests"] == 60
+    run = RunStore(tmp_path / "runs" / "cur")
+    removed = [
+        json.loads(line)
+        for line in (run.root / "curation" / "problems_removed.jsonl").read_text().splitlines()
+    ]
+    assert {r["problem_id"]: r["reason"] for r in removed} == expected
+    leak = next(r for r in removed if r["reason"] == "contaminated")
+    assert leak["matched"]["benchmark"] == "gsm8k" and leak["matched"]["method"] == "13-gram"
+    dup = next(r for r in removed if r["problem_id"] == "dup0")
+    assert dup["duplicate_of"] == "clean0"
+
+    traces = run.read_traces().to_pylist()
+    assert len(traces) == 60 and all(t["selected"] for t in traces)
+    kept = [t for t in traces if t["accepted"]]
+    assert len(kept) == 25 == m["counts"]["accepted"]
+    # uniform: every problem keeps one before any keeps a second, none keeps a third
+    per_problem = Counter(t["problem_id"] for t in kept)
+    assert set(per_problem.values()) == {1, 2} and len(per_problem) == 20
+    dropped = [t for t in traces if not t["accepted"]]
+    assert {t["curation_drop"] for t in dropped} == {"over the budget of 25"}
+    assert {t["drop_reason"] for t in dropped} == {"over the budget of 25"}
+    summary = json.loads((run.root / "curation.json").read_text())
+    assert summary["problems"] == {"contaminated": 3, "duplicate problem": 3}
+    assert summary["rationales"] == {"selected": 60, "over budget": 35, "kept": 25}
+
+    # rerun with other settings: recomputed from the stage's selection, never compounded
+    with start_test_server(answers=str(problems), accuracy=1.0) as (url, _):
+        LocalRunner(
+            load_recipe(_recipe(tmp_path, url, problems, 'budget = 40\nbalance = "prop2diff"')),
+            fresh=True,
+            progress=False,
+        ).run()
+    again = run.read_traces().to_pylist()
+    assert sum(t["accepted"] for t in again) == 40
+
+
+def test_long_and_duplicate_rationales_are_curated_out(tmp_path: Path) -> None:
+    problems, _ = _problems(tmp_path)
+    curate = 'dedup_rationales = "exact"\nmax_completion_tokens = 1000'
+    with start_test_server(answers=str(problems), accuracy=1.0) as (url, _):
+        LocalRunner(load_recipe(_recipe(tmp_path, url, problems, curate)), progress=False).run()
+    run = RunStore(tmp_path / "runs" / "cur")
+    traces = run.read_traces().to_pylist()
+    by_text: dict[str, list[dict]] = {}
+    for t in traces:
+        by_text.setdefault(" ".join(t["completion"].lower().split()), []).append(t)
+    repeated = [ts for ts in by_text.values() if len(ts) > 1]
+    assert repeated, "the fake model repeats some rationales across samples"
+    for ts in repeated:
+        first, *rest = ts
+        assert first["accepted"] and first["curation_drop"] is None
+        assert all(r["curation_drop"] == f"duplicate of {first['trace_id']}" for r in rest)
+
+
+def test_report_shows_curation_and_dataset_analytics(tmp_path: Path) -> None:
+    from tracemint.report import build_report
+    from tracemint.report.analytics import distinct_n
+
+    assert distinct_n(["a b a b", "a b"], 2) == 2 / 4
+    assert distinct_n([], 1) is None
+    problems, _ = _problems(tmp_path)
+    curate = f'dedup_problems = "exact"\ndecontaminate = [{json.dumps(str(BENCH))}]\nbudget = 30'
+    with start_test_server(answers=str(problems), accuracy=0.7) as (url, _):
+        LocalRunner(load_recipe(_recipe(tmp_path, url, problems, curate)), progress=False).run()
+    page = build_report(tmp_path / "runs" / "cur").read_text()
+    for needle in (
+        "<h2>Curation</h2>",
+        "duplicate problem",
+        "contaminated",
+        "over budget",
+        "<h2>By source</h2>",
+        "distinct-2",
+        'alt="Difficulty"',
+        'alt="Lengths"',
+    ):
+        assert needle in page, needle
