@@ -13,6 +13,7 @@ from typing import Any
 _BUILTIN_TEACHERS = {
     "openai": "tracemint.teachers.openai",
     "embedded": "tracemint.teachers.embedded",
+    "local": "tracemint.teachers.local",
 }
 _BUILTIN_SOURCES = {
     "file": "tracemint.sources.files",

@@ -243,6 +243,9 @@ def _synthesis_section(store: RunStore) -> str:
 
 def build_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` for a run and return its path."""
+    from tracemint.evaluate.report import eval_section
+    from tracemint.train.plot import train_section
+
     store = RunStore(run_dir)
     manifest = store.read_manifest()
     s = report_stats(store)
@@ -292,7 +295,7 @@ figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}</style>
 <h2>Summary</h2><table>{rows}</table>
 <h2>Plots</h2>{imgs}
 <h2>Why traces were not accepted</h2><table>{drops or "<tr><td>none</td></tr>"}</table>
-{synthesis}{analytics_html(data)}
+{synthesis}{analytics_html(data)}{eval_section(store.root)}{train_section(store.root)}
 <h2>Sessions</h2><table><tr><th>started</th><th>wall s</th><th>new calls</th>
 <th>cached calls</th><th>status</th></tr>{sessions}</table>
 </body></html>"""

@@ -127,6 +127,10 @@ class EmbeddedTeacher(Teacher):
         self.cache_root = (
             config.cache_dir.expanduser() if config.cache_dir else gguf_cache.default_cache_root()
         )
+        self._init_worker()
+
+    def _init_worker(self) -> None:
+        """The batching worker's state (shared with subclasses that locate models otherwise)."""
         self.stats = EmbeddedTeacherStats()
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
@@ -280,9 +284,7 @@ class EmbeddedTeacher(Teacher):
         start = time.perf_counter()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
-        model, tokenizer = gguf_cache.load_model(
-            self.gguf_path, self.cache_root, self.model, self.config.dtype
-        )
+        model, tokenizer = self._load_weights()
         self._model, self._tokenizer = model.eval(), tokenizer
         vocab = tokenizer.get_vocab()
         # EOS plus both ChatML terminators: a chat turn ends with <|im_end|>, raw text may
@@ -296,6 +298,10 @@ class EmbeddedTeacher(Teacher):
         self._context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
         self.stats.load_s = time.perf_counter() - start
         log.info("embedded model loaded in %.1f s", self.stats.load_s)
+
+    def _load_weights(self) -> tuple[Any, Any]:
+        """The model and tokenizer (on the worker thread); subclasses load from elsewhere."""
+        return gguf_cache.load_model(self.gguf_path, self.cache_root, self.model, self.config.dtype)
 
     def _encode(self, job: _Job) -> list[int]:
         req = job.request
