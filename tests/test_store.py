@@ -52,3 +52,14 @@ def test_report_on_partly_probed_shards(tmp_path: Path) -> None:
     faith = report_stats(store)["faithfulness"]
     assert faith["early_aoc"] == [0.75]
     assert faith["filler_match"] == 1.0 and faith["filler_match_n"] == 1
+
+
+def test_a_run_with_no_shards_reads_empty_for_reports(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run")
+    store.create()
+    with pytest.raises(RunError, match="no trace shards"):
+        store.read_traces()
+    t = store.read_traces(columns=["problem_id", "accepted"], allow_empty=True)
+    assert t.num_rows == 0 and t.column_names == ["problem_id", "accepted"]
+    stats = report_stats(store)
+    assert stats["traces"] == 0 and stats["accuracy"] is None

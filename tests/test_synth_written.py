@@ -122,3 +122,41 @@ pass_rate_band = [0.0, 0.9]
     for r in rows:
         meta = json.loads(r["metadata"])
         assert " > " in meta["topic"] and meta["pass_rate"] <= 0.9
+
+
+@pytest.mark.slow
+def test_written_problems_offline_on_the_embedded_model(tmp_path: Path) -> None:
+    """The acceptance path: the embedded model writes, the filters judge, rationales are
+    minted for what survives, and the report counts every filter; all offline."""
+    from tracemint.config import parse_recipe
+
+    recipe = parse_recipe(
+        {
+            "name": "w",
+            "runs_dir": str(tmp_path / "runs"),
+            "source": {
+                "type": "written",
+                "mode": "seeds",
+                "seeds": str(SEEDS),
+                "seeds_options": {"id_field": "id", "limit": 8},
+                "n": 3,
+                "seeds_per_prompt": 2,
+                "max_tokens": 64,
+                "solve_samples": 2,
+                "min_agreement": 0.5,
+            },
+            "teacher": {"type": "embedded", "dtype": "float32", "batch_size": 8},
+            "strategy": {"name": "cot_oneshot"},
+            "sampling": {"temperature": 0.7, "max_tokens": 64},
+            "budget": {"samples": 2},
+        }
+    )
+    m = LocalRunner(recipe, progress=False).run()
+    summary = json.loads((tmp_path / "runs" / "w" / "synthesis.json").read_text())
+    assert summary["candidates"] == 3
+    assert summary["kept"] + sum(
+        summary[r] for r in summary if r not in ("candidates", "kept")
+    ) == 3
+    assert m["counts"]["problems"] == summary["kept"]
+    page = build_report(tmp_path / "runs" / "w").read_text()
+    assert "Problem synthesis" in page and "unparseable" in page

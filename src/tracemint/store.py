@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracemint.errors import RunError
-from tracemint.records import Record, to_table
+from tracemint.records import Record, to_table, trace_schema
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -110,10 +110,19 @@ class RunStore:
     def column_names(self) -> list[str]:
         return list(self.schema().names)
 
-    def read_traces(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """Read every shard; a column that a shard lacks comes back as nulls for its rows."""
+    def read_traces(
+        self, columns: Sequence[str] | None = None, *, allow_empty: bool = False
+    ) -> pa.Table:
+        """Read every shard; a column that a shard lacks comes back as nulls for its rows.
+
+        ``allow_empty``: a run with no shards (every problem filtered out) reads as an empty
+        table of the documented columns instead of an error, for reports."""
         shards = self.shards()
         if not shards:
+            if allow_empty:
+                schema = trace_schema()
+                names = list(columns) if columns is not None else schema.names
+                return pa.table({c: pa.array([], schema.field(c).type) for c in names})
             raise RunError(f"{self.root}: no trace shards; run `tracemint run` first")
         union = self.schema()
         wanted = list(columns) if columns is not None else list(union.names)

@@ -36,7 +36,7 @@ def distinct_n(texts: list[str], n: int) -> float | None:
 def dataset_analytics(store: RunStore) -> dict[str, Any]:
     names = set(store.column_names())
     cols = [c for c in _COLUMNS if c in names]
-    rows = store.read_traces(columns=cols).to_pylist()
+    rows = store.read_traces(columns=cols, allow_empty=True).to_pylist() if cols else []
     accepted = [r for r in rows if r.get("accepted")]
     pass_rate: dict[str, float] = {}
     for r in rows:

@@ -82,7 +82,7 @@ def _faithfulness_stats(store: RunStore) -> dict[str, Any]:
 def report_stats(store: RunStore) -> dict[str, Any]:
     """Everything the report shows, as plain numbers (also used by the terminal summary)."""
     steps = _step_stats(store)
-    t = store.read_traces(columns=_COLUMNS)
+    t = store.read_traces(columns=_COLUMNS, allow_empty=True)
     rows = t.num_rows
     verdicts = Counter(t.column("verdict").to_pylist())
     graded = verdicts["correct"] + verdicts["wrong"]
