@@ -154,9 +154,9 @@ def test_written_problems_offline_on_the_embedded_model(tmp_path: Path) -> None:
     m = LocalRunner(recipe, progress=False).run()
     summary = json.loads((tmp_path / "runs" / "w" / "synthesis.json").read_text())
     assert summary["candidates"] == 3
-    assert summary["kept"] + sum(
-        summary[r] for r in summary if r not in ("candidates", "kept")
-    ) == 3
+    assert (
+        summary["kept"] + sum(summary[r] for r in summary if r not in ("candidates", "kept")) == 3
+    )
     assert m["counts"]["problems"] == summary["kept"]
     page = build_report(tmp_path / "runs" / "w").read_text()
     assert "Problem synthesis" in page and "unparseable" in page
