@@ -145,3 +145,36 @@ def test_report_shows_curation_and_dataset_analytics(tmp_path: Path) -> None:
         'alt="Lengths"',
     ):
         assert needle in page, needle
+
+
+def test_curation_after_a_resume_sees_new_shards_as_selected(tmp_path: Path) -> None:
+    """Shards written after the last curation have no `selected` column: their stage
+    acceptance counts, and an earlier budget cut is recomputed, not compounded."""
+    from tracemint.config import CurateConfig
+    from tracemint.curate.pipeline import curate_run
+
+    def trace(pid: str, i: int, **extra: object) -> dict[str, object]:
+        return {
+            "problem_id": pid,
+            "trace_id": f"{pid}-{i}",
+            "sample_index": i,
+            "accepted": True,
+            "drop_reason": None,
+            "completion": f"rationale {pid} {i}",
+            "completion_tokens": 10 + i,
+            "pass_rate": 0.5,
+            **extra,
+        }
+
+    store = RunStore(tmp_path / "run")
+    store.create()
+    cut = {"accepted": False, "selected": True, "curation_drop": "over the budget of 1"}
+    store.write_shard([trace("a", 0, selected=True, curation_drop=None), trace("a", 1, **cut)])
+    store.write_shard([trace("b", 0), trace("b", 1)])  # written by the resumed session
+    summary = curate_run(store, CurateConfig(budget=3))
+    rows = {r["trace_id"]: r for r in store.read_traces().to_pylist()}
+    assert summary["rationales"]["selected"] == 4
+    assert sum(r["accepted"] for r in rows.values()) == 3
+    assert all(r["selected"] for r in rows.values())
+    # uniform: one per problem first (the shortest), then the next shortest of the hardest
+    assert rows["a-0"]["accepted"] and rows["b-0"]["accepted"]

@@ -159,15 +159,21 @@ def _budget(
     return kept, {t: f"over the budget of {budget}" for t in keep - kept}
 
 
+def _selected(row: Record) -> bool:
+    """The selection stage's verdict: ``selected`` once curation has run on the row's shard,
+    else ``accepted`` (shards written after the last curation, e.g. by a resumed run)."""
+    sel = row.get("selected")
+    return bool(row.get("accepted") if sel is None else sel)
+
+
 def curate_run(store: RunStore, cfg: CurateConfig) -> dict[str, Any]:
     """Apply rationale-level curation to a finished run; returns the counts it wrote."""
     if not store.shards():
         return {}
     names = store.column_names()
-    base = "selected" if "selected" in names else "accepted"
-    cols = list(dict.fromkeys([c for c in _LIGHT if c in names] + [base]))
+    cols = [c for c in _LIGHT if c in names] + (["selected"] if "selected" in names else [])
     light = store.read_traces(columns=cols).to_pylist()
-    selected = {r["trace_id"]: bool(r[base]) for r in light}
+    selected = {r["trace_id"]: _selected(r) for r in light}
     reasons = _trace_reasons(store, cfg, selected)
     keep = {t for t, ok in selected.items() if ok and t not in reasons}
     _, over = _budget(light, keep, cfg)
@@ -175,7 +181,7 @@ def curate_run(store: RunStore, cfg: CurateConfig) -> dict[str, Any]:
     for shard in store.shards():
         rows = pq.read_table(shard).to_pylist()
         for r in rows:
-            sel = bool(r[base]) if base in r else bool(r.get("accepted"))
+            sel = _selected(r)
             why = reasons.get(r["trace_id"]) if sel else None
             r["selected"] = sel
             r["curation_drop"] = why
