@@ -18,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from tracemint.errors import ConfigError, TeacherError
+from tracemint.hardware import native_bf16
 from tracemint.teachers import gguf_cache
 from tracemint.teachers.base import Completion, GenerationRequest, teachers
 from tracemint.teachers.embedded import EmbeddedTeacher, EmbeddedTeacherConfig
@@ -96,12 +97,14 @@ def test_identity_names_the_model_file(first: EmbeddedTeacher) -> None:
     ident = first.identity()
     assert ident["teacher"] == "embedded" and ident["dtype"] == "float32"
     assert ident["gguf"].startswith("SmolLM2-135M-Instruct.Q4_1.gguf:")
-    bf16 = EmbeddedTeacher(EmbeddedTeacherConfig(cache_dir=first.cache_root))
+    bf16 = EmbeddedTeacher(EmbeddedTeacherConfig(cache_dir=first.cache_root, dtype="bfloat16"))
     assert bf16.identity()["dtype"] == "bfloat16"  # different outputs, different cache keys
+    auto = EmbeddedTeacher(EmbeddedTeacherConfig(cache_dir=first.cache_root))
+    assert auto.identity()["dtype"] == ("bfloat16" if native_bf16() else "float32")
 
 
 def test_answers_a_chat_request_in_bf16(first: EmbeddedTeacher) -> None:
-    teacher = EmbeddedTeacher(EmbeddedTeacherConfig(cache_dir=first.cache_root))  # default dtype
+    teacher = EmbeddedTeacher(EmbeddedTeacherConfig(cache_dir=first.cache_root, dtype="bfloat16"))
     try:
         [c] = run(teacher, [ask("What is 2+2?", max_tokens=24)])
     finally:

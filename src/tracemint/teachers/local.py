@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracemint.errors import ConfigError, missing
+from tracemint.hardware import resolve_dtype
 from tracemint.teachers import gguf_cache
 from tracemint.teachers.base import teachers
 from tracemint.teachers.embedded import EmbeddedTeacher
@@ -48,7 +49,7 @@ class LocalTeacherConfig(BaseModel):
 
     path: Path  # a save_pretrained directory (config.json, weights, tokenizer)
     model: str | None = Field(None, min_length=1)  # name in traces; None: the directory name
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"  # float32: batch-invariant greedy
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # see EmbeddedTeacherConfig
     batch_size: int = Field(32, ge=1)
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
 
@@ -97,6 +98,7 @@ class LocalTeacher(EmbeddedTeacher):
             raise ConfigError(f"teacher.path: no weights (*.safetensors, *.bin) in {self.path}")
         # computed now: identity() keys the cache even when the model is never loaded
         self.fingerprint = weights_hash(self.path)
+        self.dtype = resolve_dtype(config.dtype)
         self._init_worker()
 
     @property
@@ -108,13 +110,13 @@ class LocalTeacher(EmbeddedTeacher):
             "teacher": self.name,
             "model": self.model,
             "path": str(self.path),
-            "dtype": self.config.dtype,
+            "dtype": self.dtype,
             "weights": self.fingerprint,
         }
 
     def _load_weights(self) -> tuple[Any, Any]:
         with gguf_cache.quiet_progress_bars():
             try:
-                return gguf_cache.load_cached(self.path, self.config.dtype)
+                return gguf_cache.load_cached(self.path, self.dtype)
             except (OSError, ValueError, KeyError) as e:
                 raise ConfigError(f"cannot load the model at {self.path}: {e}") from e

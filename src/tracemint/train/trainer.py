@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tracemint.errors import ConfigError, SourceError, missing
+from tracemint.hardware import native_bf16
 from tracemint.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -265,12 +266,9 @@ def _device_and_bf16(cfg: TrainConfig) -> tuple[str, bool]:
         raise ConfigError(f"bf16 is not supported on this {device}; train with bf16 off")
     if cfg.bf16 is not None:
         return device, cfg.bf16
-    # Auto: on a CPU only with native bf16 (AVX512-BF16 or AMX); emulated bf16 autocast is
-    # about 4x slower than float32 (measured on an AVX2-only EPYC: docs/student.md).
-    native = device == "cuda" or (
-        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    )
-    return device, supported and native
+    # Auto: only where bf16 is native; emulated bf16 autocast on a CPU is ~4x slower than
+    # float32 (hardware.py)
+    return device, supported and native_bf16()
 
 
 def _common_args(cfg: TrainConfig, device: str, bf16: bool) -> dict[str, Any]:
