@@ -102,9 +102,14 @@ _LIGHT = [
 ]
 
 
-def _trace_reasons(store: RunStore, cfg: CurateConfig, selected: dict[str, bool]) -> dict[str, str]:
+def _trace_reasons(
+    store: RunStore, cfg: CurateConfig, selected: dict[str, bool], index: Any
+) -> dict[str, str]:
     """trace_id -> why an accepted rationale is curated out (text-based steps), streaming."""
-    index = _index(cfg.decontaminate) if cfg.decontaminate_rationales else None
+    if not cfg.decontaminate_rationales:
+        index = None
+    elif index is None:
+        index = _index(cfg.decontaminate)
     dedup: Any = None
     if cfg.dedup_rationales != "off":
         dedup = _deduplicator(cfg.dedup_rationales, cfg.dedup_threshold)
@@ -166,15 +171,17 @@ def _selected(row: Record) -> bool:
     return bool(row.get("accepted") if sel is None else sel)
 
 
-def curate_run(store: RunStore, cfg: CurateConfig) -> dict[str, Any]:
-    """Apply rationale-level curation to a finished run; returns the counts it wrote."""
+def curate_run(store: RunStore, cfg: CurateConfig, index: Any = None) -> dict[str, Any]:
+    """Apply rationale-level curation to a finished run; returns the counts it wrote.
+
+    ``index``: the benchmark index the problem filter already built (else built here)."""
     if not store.shards():
         return {}
     names = store.column_names()
     cols = [c for c in _LIGHT if c in names] + (["selected"] if "selected" in names else [])
     light = store.read_traces(columns=cols).to_pylist()
     selected = {r["trace_id"]: _selected(r) for r in light}
-    reasons = _trace_reasons(store, cfg, selected)
+    reasons = _trace_reasons(store, cfg, selected, index)
     keep = {t for t, ok in selected.items() if ok and t not in reasons}
     _, over = _budget(light, keep, cfg)
     reasons.update(over)

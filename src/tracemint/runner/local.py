@@ -296,7 +296,7 @@ class LocalRunner:
         if problems.active:
             summary["problems"] = problems.save(self.store.root)
         if cfg.rationale_steps():
-            summary.update(curate_run(self.store, cfg))
+            summary.update(curate_run(self.store, cfg, problems.index))
         if summary:
             write_summary(self.store, summary)
 
