@@ -20,8 +20,7 @@ from typing import Any, Literal, cast
 
 import aiohttp
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
-from yarl import URL
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracemint.errors import ConfigError, TeacherError, TeacherUnavailableError
 from tracemint.teachers.base import (
@@ -31,6 +30,7 @@ from tracemint.teachers.base import (
     split_thinking,
     teachers,
 )
+from tracemint.teachers.endpoints import Endpoint, EndpointPool
 from tracemint.teachers.ratelimit import AdaptiveLimiter, TokenBucket
 
 # 408 (timeout) and 409 (conflict, e.g. a lock on the server) go away on their own; every
@@ -44,7 +44,9 @@ class OpenAITeacherConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)  # required: the served model name
-    base_url: str = "http://127.0.0.1:8000/v1"  # up to and including /v1
+    # up to and including /v1; a list of replicas of the same model is load-balanced
+    # (least outstanding requests, per-replica health). The cache key holds the first one.
+    base_url: str | list[str] = "http://127.0.0.1:8000/v1"
     api_key_env: str | None = None  # NAME of the env var holding the key; None: no auth header
     concurrency: int = Field(64, ge=1)  # max requests in flight (AIMD lowers it on 429s)
     requests_per_minute: float | None = Field(None, gt=0)  # None: unpaced
@@ -58,6 +60,22 @@ class OpenAITeacherConfig(BaseModel):
     # how to ask for the continuation of a partial assistant message (step rollouts):
     # "continue_final_message" (vLLM, SGLang) or "plain" (llama.cpp, Ollama)
     prefill_style: Literal["continue_final_message", "plain"] = "continue_final_message"
+    # first pause of a replica after it failed; doubles while it keeps failing (cap 30 s)
+    endpoint_cooldown_s: float = Field(1.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _some_url(cls, v: str | list[str]) -> str | list[str]:
+        urls = [v] if isinstance(v, str) else v
+        if not urls or not all(u.strip() for u in urls):
+            raise ValueError("give a URL up to and including /v1, or a non-empty list of them")
+        if len({u.rstrip("/") for u in urls}) != len(urls):
+            raise ValueError("the same URL is listed twice")
+        return v
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 @dataclass
@@ -124,8 +142,8 @@ class OpenAITeacher(Teacher):
                     f"variable is not set: export {config.api_key_env}=<your key>, or remove "
                     "api_key_env for a server without auth"
                 )
-        self._base = config.base_url.rstrip("/")
-        self._chat_url = URL(f"{self._base}/chat/completions")
+        self._pool = EndpointPool(config.base_urls, cooldown_s=config.endpoint_cooldown_s)
+        self._base = self._pool.endpoints[0].base
         self._headers = {"Content-Type": "application/json"}
         if self._key:
             self._headers["Authorization"] = f"Bearer {self._key}"
@@ -149,7 +167,16 @@ class OpenAITeacher(Teacher):
         return ident
 
     def __repr__(self) -> str:
-        return f"OpenAITeacher(model={self.model!r}, base_url={self._base!r})"
+        return f"OpenAITeacher(model={self.model!r}, base_url={self._where()!r})"
+
+    def _where(self) -> str:
+        """The server(s) for messages: one URL, or the list of replicas."""
+        bases = [e.base for e in self._pool.endpoints]
+        return bases[0] if len(bases) == 1 else ", ".join(bases)
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per replica: requests in flight and sent, consecutive failures, health."""
+        return self._pool.snapshot()
 
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -233,7 +260,7 @@ class OpenAITeacher(Teacher):
         body = self._chat_body(req)
         prompt_chars = sum(len(m.get("content") or "") for m in req.messages)
         data, latency = await self._post_json_timed(
-            self._chat_url, body, req.max_tokens + prompt_chars // 4
+            "/chat/completions", body, req.max_tokens + prompt_chars // 4
         )
         return self._to_completion(data, latency)
 
@@ -256,29 +283,30 @@ class OpenAITeacher(Teacher):
         )
 
     async def post_json(
-        self, url: URL | str, body: dict[str, Any], est_tokens: int = 0
+        self, path: str, body: dict[str, Any], est_tokens: int = 0
     ) -> dict[str, Any]:
-        """POST ``body`` with pacing, the AIMD limit and retries; the decoded JSON reply.
+        """POST ``body`` to ``path`` under a replica's base URL (e.g. ``/completions``) with
+        pacing, the AIMD limit, load balancing and retries; the decoded JSON reply.
 
-        Public so other endpoints (``/completions`` for prefix continuation) share the same
-        machinery. A reply without ``choices`` counts as a malformed (retryable) reply.
+        Public so other endpoints share the same machinery. A reply without ``choices``
+        counts as a malformed (retryable) reply.
         """
-        return (await self._post_json_timed(URL(url), body, est_tokens))[0]
+        return (await self._post_json_timed(path, body, est_tokens))[0]
 
     async def _post_json_timed(
-        self, url: URL, body: dict[str, Any], est_tokens: int
+        self, path: str, body: dict[str, Any], est_tokens: int
     ) -> tuple[dict[str, Any], float]:
         """``post_json`` plus the latency of the successful attempt (queueing excluded)."""
         payload = orjson.dumps(body)
         cfg = self.config
         for attempt in range(cfg.max_retries + 1):
             try:
-                return await self._attempt(url, payload, est_tokens)
+                return await self._attempt(path, payload, est_tokens)
             except _Retryable as e:
                 if attempt == cfg.max_retries:
                     raise TeacherUnavailableError(
                         self._scrub(
-                            f"teacher at {self._base} kept failing after {attempt + 1} attempts "
+                            f"teacher at {self._where()} kept failing after {attempt + 1} attempts "
                             f"(last: {e}); check the server, or rerun with --resume later"
                         )
                     ) from None
@@ -294,7 +322,7 @@ class OpenAITeacher(Teacher):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, url: URL, payload: bytes, est_tokens: int
+        self, path: str, payload: bytes, est_tokens: int
     ) -> tuple[dict[str, Any], float]:
         if self._rpm is not None:
             await self._rpm.take(1)
@@ -303,27 +331,39 @@ class OpenAITeacher(Teacher):
         session = self._get_session()
         limiter, stats = self._limiter, self.stats
         epoch = await limiter.acquire()
+        pool = self._pool
+        ep = pool.acquire()
         stats.requests += 1
         stats.in_flight += 1
         t0 = time.perf_counter()
         try:
-            async with session.post(url, data=payload, headers=self._headers) as resp:
+            async with session.post(ep.url(path), data=payload, headers=self._headers) as resp:
                 status = resp.status
                 raw = await resp.read()
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             latency = time.perf_counter() - t0
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            pool.release(ep, ok=False)
             kind = "timed out" if isinstance(e, asyncio.TimeoutError) else "connection error"
-            raise _Retryable(f"{kind}: {type(e).__name__} {e}".strip()) from None
+            raise _Retryable(f"{kind} ({ep.base}): {type(e).__name__} {e}".strip()) from None
+        except BaseException:
+            pool.release(ep, ok=True)  # cancelled: says nothing about the replica
+            raise
         finally:
             stats.in_flight -= 1
             limiter.release()
+        # a replica that is down, overloaded or answers garbage rests; one that rightly
+        # refuses a bad request (other 4xx) is healthy
+        replica_failed = status == 429 or status >= 500
         if status == 200:
             try:
                 data = orjson.loads(raw)
                 data["choices"][0]
             except (ValueError, KeyError, IndexError, TypeError):
-                raise _Retryable(f"malformed JSON reply ({len(raw)} bytes)") from None
+                pool.release(ep, ok=False)
+                msg = f"malformed JSON reply ({len(raw)} bytes) from {ep.base}"
+                raise _Retryable(msg) from None
+            pool.release(ep, ok=True)
             limiter.on_success()
             stats.concurrency_limit = limiter.limit
             stats.completed += 1
@@ -333,13 +373,14 @@ class OpenAITeacher(Teacher):
             if self._tpm is not None and usage:
                 self._tpm.refund(est_tokens - int(usage.get("total_tokens") or est_tokens))
             return data, latency
+        pool.release(ep, ok=not replica_failed, retry_after=retry_after if replica_failed else None)
         if status == 429:
             stats.rate_limited += 1
             limiter.on_overload(epoch)
             stats.concurrency_limit = limiter.limit
         if status in _RETRYABLE_4XX or status >= 500:
-            raise _Retryable(f"HTTP {status}: {self._server_message(raw)}", retry_after)
-        raise self._fatal(status, raw)
+            raise _Retryable(f"HTTP {status} ({ep.base}): {self._server_message(raw)}", retry_after)
+        raise self._fatal(status, raw, ep)
 
     def _server_message(self, raw: bytes) -> str:
         """The ``error.message`` of an OpenAI-style error body, else the start of the body."""
@@ -349,8 +390,9 @@ class OpenAITeacher(Teacher):
             msg = raw[:300].decode("utf-8", "replace")
         return self._scrub(str(msg)[:300])
 
-    def _fatal(self, status: int, raw: bytes) -> TeacherError:
+    def _fatal(self, status: int, raw: bytes, ep: Endpoint) -> TeacherError:
         msg = self._server_message(raw)
+        base = ep.base
         env = self.config.api_key_env
         if status in (401, 403):
             hint = (
@@ -359,15 +401,15 @@ class OpenAITeacher(Teacher):
                 else "the server wants an API key: set teacher.api_key_env to the name of the "
                 "environment variable that holds it"
             )
-            text = f"teacher at {self._base} refused the credentials (HTTP {status}: {msg}); {hint}"
+            text = f"teacher at {base} refused the credentials (HTTP {status}: {msg}); {hint}"
         elif status == 404:
             text = (
-                f"model {self.model!r} not found at {self._base} (HTTP 404: {msg}); "
+                f"model {self.model!r} not found at {base} (HTTP 404: {msg}); "
                 "check teacher.model and teacher.base_url"
             )
         else:
             text = (
-                f"teacher at {self._base} rejected the request (HTTP {status}: {msg}); "
+                f"teacher at {base} rejected the request (HTTP {status}: {msg}); "
                 "retrying cannot fix this"
             )
         return TeacherError(self._scrub(text))
