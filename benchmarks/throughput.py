@@ -65,10 +65,12 @@ async def drive_teacher(base_url: str, n_requests: int, concurrency: int) -> int
     return len(completions)
 
 
-async def drive_pipeline(base_url: str, n_requests: int, concurrency: int) -> int:
+async def drive_pipeline(
+    base_url: str, n_requests: int, concurrency: int, workers: int = 1
+) -> int:
     """The whole ``tracemint run`` path: file source -> prompts -> teacher -> SQLite call
     cache -> grader -> selection -> Parquet shards; one sample per problem. Records = traces
-    in the shards."""
+    in the shards. ``workers`` > 1: ``[run] workers`` (minting in that many processes)."""
     import tempfile
 
     from tracemint.config import parse_recipe
@@ -96,13 +98,23 @@ async def drive_pipeline(base_url: str, n_requests: int, concurrency: int) -> in
                 },
                 "sampling": {"max_tokens": 256},
                 "budget": {"samples": 1},
+                "run": {"workers": workers},
             }
         )
         await LocalRunner(recipe, progress=False).arun()
         return RunStore(Path(tmp) / "bench").read_traces(columns=["trace_id"]).num_rows
 
 
-MODES: dict[str, DriveFn] = {"teacher": drive_teacher, "pipeline": drive_pipeline}
+async def drive_pipeline_2w(base_url: str, n_requests: int, concurrency: int) -> int:
+    """``pipeline`` with ``[run] workers = 2``: the client's work spread over two processes."""
+    return await drive_pipeline(base_url, n_requests, concurrency, workers=2)
+
+
+MODES: dict[str, DriveFn] = {
+    "teacher": drive_teacher,
+    "pipeline": drive_pipeline,
+    "pipeline-2w": drive_pipeline_2w,
+}
 
 
 async def _first_request(base_url: str) -> None:
@@ -126,7 +138,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     import tracemint.teachers.openai
 
-    if args.mode == "pipeline":
+    if args.mode.startswith("pipeline"):
         import tracemint.runner.local  # noqa: F401 - the grader's sympy import is start-up
 
     import_s = time.perf_counter() - t0

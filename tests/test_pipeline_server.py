@@ -47,7 +47,9 @@ def _problems(tmp_path: Path) -> Path:
     return path
 
 
-def _recipe(tmp_path: Path, base_url: str, problems: Path, **teacher: object) -> Path:
+def _recipe(
+    tmp_path: Path, base_url: str, problems: Path, workers: int = 1, **teacher: object
+) -> Path:
     opts = {
         "model": "test-model",
         "base_url": base_url,
@@ -76,6 +78,7 @@ samples = {SAMPLES}
 [run]
 shard_rows = 16
 flush_seconds = 0.2
+workers = {workers}
 """
     path = tmp_path / "recipe.toml"
     path.write_text(text)
@@ -90,7 +93,8 @@ def _assert_complete(tmp_path: Path) -> None:
     assert set(table.column("problem_id").to_pylist()) == {f"q{i}" for i in range(N_PROBLEMS)}
 
 
-def test_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_faults_lose_and_duplicate_nothing(tmp_path: Path, workers: int) -> None:
     problems = _problems(tmp_path)
     with start_test_server(
         answers=problems,
@@ -99,7 +103,7 @@ def test_faults_lose_and_duplicate_nothing(tmp_path: Path) -> None:
         faults="429,500,badjson,timeout",
         timeout_hold=5,
     ) as (url, stats):
-        recipe = load_recipe(_recipe(tmp_path, url, problems, timeout_s=0.5))
+        recipe = load_recipe(_recipe(tmp_path, url, problems, workers, timeout_s=0.5))
         m = LocalRunner(recipe, progress=False).run()
         s = stats()
     _assert_complete(tmp_path)
@@ -140,13 +144,43 @@ def _run_until(recipe_path: Path, stats: Any, ok_calls: int) -> subprocess.Popen
     return proc
 
 
-def test_kill_9_then_resume_repeats_no_saved_call(tmp_path: Path) -> None:
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc: no psutil needed)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _gone(pid: int) -> bool:
+    """Exited (or a zombie nobody reaped: PID 1 in a container may not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_9_then_resume_repeats_no_saved_call(tmp_path: Path, workers: int) -> None:
     problems = _problems(tmp_path)
     with start_test_server(answers=problems, latency=0.2) as (url, stats):
-        recipe_path = _recipe(tmp_path, url, problems)
+        recipe_path = _recipe(tmp_path, url, problems, workers)
         proc = _run_until(recipe_path, stats, ok_calls=60)
+        orphans = _children(proc.pid)
+        assert len(orphans) == (workers if workers > 1 else len(orphans))
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate()
+        # worker processes notice their parent is gone, commit their caches and exit
+        deadline = time.monotonic() + 20
+        while not all(_gone(p) for p in orphans) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(_gone(p) for p in orphans), "a worker outlived its killed parent"
         before = stats()
         assert 0 < before["ok"] < N_PROBLEMS * SAMPLES, "kill landed mid-run"
         saved = _cached_fingerprints(tmp_path / "runs" / "srv" / "cache.sqlite")
@@ -167,10 +201,11 @@ def test_kill_9_then_resume_repeats_no_saved_call(tmp_path: Path) -> None:
     assert len(after["by_key"]) == N_PROBLEMS * SAMPLES
 
 
-def test_ctrl_c_saves_finished_work_then_resume_completes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_saves_finished_work_then_resume_completes(tmp_path: Path, workers: int) -> None:
     problems = _problems(tmp_path)
     with start_test_server(answers=problems, latency=0.2) as (url, stats):
-        recipe_path = _recipe(tmp_path, url, problems)
+        recipe_path = _recipe(tmp_path, url, problems, workers)
         proc = _run_until(recipe_path, stats, ok_calls=60)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

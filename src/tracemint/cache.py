@@ -86,7 +86,9 @@ class CallCache:
         self._db.execute(_SCHEMA)
         self.hits = 0
         self.misses = 0
-        self._known = {_probe(k) for (k,) in self._db.execute("SELECT key FROM calls")}
+        self._known: set[int] = set()
+        self._seen_rowid = 0
+        self.refresh()
         self._pending: dict[str, _Row] = {}
         self._writing: dict[str, _Row] = {}  # handed to the writer, not yet committed
         self._flush_scheduled = False
@@ -100,6 +102,22 @@ class CallCache:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=30000")
         return db
+
+    def refresh(self) -> None:
+        """Add the keys that other processes committed since the last look to the key filter.
+
+        Why: the filter is what makes a miss free, but it only knows the keys that were in
+        the file when it was read. Several processes may share one cache (the Ray runner's
+        actors on one host, WAL mode); their problems are disjoint, so none needs another's
+        calls, except when a problem is retried after its process died, and then the calls
+        that process had saved should be answered from the file. Rows only ever get larger
+        rowids (INSERT OR REPLACE appends), so this reads just the new ones."""
+        rows = self._db.execute(
+            "SELECT rowid, key FROM calls WHERE rowid > ? ORDER BY rowid", (self._seen_rowid,)
+        ).fetchall()
+        if rows:
+            self._known.update(_probe(k) for _, k in rows)
+            self._seen_rowid = rows[-1][0]
 
     def get(self, key: str) -> Completion | None:
         if _probe(key) not in self._known:

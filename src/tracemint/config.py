@@ -152,6 +152,9 @@ class RunConfig(_Strict):
     max_inflight_problems: int | None = Field(None, gt=0)  # None: 2 x teacher concurrency
     shard_rows: int = Field(2000, gt=0)  # traces per Parquet shard
     flush_seconds: float = Field(10.0, gt=0)  # also flush a shard this often
+    # processes that mint (runner/pool.py): >1 spreads the client's CPU work over cores when
+    # one process cannot keep a fast server busy; each gets 1/N of the teacher's concurrency
+    workers: int = Field(1, ge=1)
 
 
 class CurateConfig(_Strict):

@@ -14,30 +14,38 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from tracemint import stages
 from tracemint.cache import CallCache
-from tracemint.config import Recipe, component_config
-from tracemint.curate.pipeline import ProblemFilter, curate_run, write_summary
-from tracemint.errors import RunError, SourceError
-from tracemint.plugins import source_class, teacher_class
+from tracemint.config import Recipe
+from tracemint.curate.pipeline import ProblemFilter
+from tracemint.errors import RunError
 from tracemint.records import Record
-from tracemint.runner.loop import run as run_loop
-from tracemint.runner.manifest import (
-    begin_manifest,
-    new_session,
-    recipe_fingerprint,
-    write_final_manifest,
+from tracemint.runner.common import (
+    RunStats,
+    build_teacher,
+    confirm_prefill_if_needed,
+    curate_after_minting,
+    default_window,
+    mint_context,
+    open_source,
+    prepare_run_dir,
+    unique,
 )
+from tracemint.runner.loop import run as run_loop
+from tracemint.runner.manifest import begin_manifest, new_session, write_final_manifest
+from tracemint.runner.pool import WorkerPool
 from tracemint.runner.progress import RunProgress
 from tracemint.sources.base import PrepareContext
 from tracemint.store import RunStore
 from tracemint.strategies import Strategy, load_strategy
 from tracemint.teachers.base import Teacher
+
+__all__ = ["LocalRunner", "MintContext", "RunStats", "build_teacher", "mint_problem", "open_source"]
 
 
 @dataclass
@@ -128,73 +136,6 @@ async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
     return stages.apply_thresholds(traces, ctx.recipe.select.min_columns)
 
 
-@dataclass
-class RunStats:
-    problems: int = 0
-    skipped: int = 0
-    traces: int = 0
-    accepted: int = 0
-    new_calls: int = 0
-    cached_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    shards_written: int = 0
-
-    def add(self, traces: list[Record]) -> tuple[int, int]:
-        accepted = sum(1 for t in traces if t["accepted"])
-        new_tokens = sum(t["completion_tokens"] or 0 for t in traces if not t["cache_hit"])
-        self.problems += 1
-        self.traces += len(traces)
-        self.accepted += accepted
-        for t in traces:
-            if t["cache_hit"]:
-                self.cached_calls += 1
-            else:
-                self.new_calls += 1
-                self.prompt_tokens += t["prompt_tokens"] or 0
-                self.completion_tokens += t["completion_tokens"] or 0
-        return accepted, new_tokens
-
-
-def build_teacher(recipe: Recipe) -> Teacher:
-    cls = teacher_class(recipe.teacher.type)
-    teacher: Teacher = cls(component_config(recipe.teacher, cls))
-    return teacher
-
-
-def open_source(recipe: Recipe) -> Any:
-    cls = source_class(recipe.source.type)
-    return cls(component_config(recipe.source, cls))
-
-
-def _unique(problems: Iterator[Record]) -> Iterator[Record]:
-    """Duplicate problem ids would make resume ambiguous: refuse them, naming the row."""
-    seen: set[str] = set()
-    for p in problems:
-        pid = p["problem_id"]
-        if pid in seen:
-            raise SourceError(
-                f"duplicate problem_id {pid!r}; set id_field to a unique column",
-                path=p.get("source"),
-                line=(p.get("source_index") or 0) + 1,
-            )
-        seen.add(pid)
-        yield p
-
-
-async def _confirm_prefill_if_needed(recipe: Recipe, teacher: Teacher) -> None:
-    """Rollouts and most probes continue a partial assistant message: find out before the
-    run directory is touched, not after an hour of sampling, whether the server does that
-    (one small uncached call)."""
-    from tracemint.probes import confirm_prefill, probes
-
-    needs = recipe.montecarlo.enabled or any(
-        probes.get(n).needs_prefill for n in recipe.probes.names
-    )
-    if needs:
-        await confirm_prefill(teacher, stages.CachedCaller(teacher, None))
-
-
 class LocalRunner:
     """Runs one recipe into its run directory."""
 
@@ -217,21 +158,7 @@ class LocalRunner:
 
     def _prepare(self) -> set[str]:
         """Decide what the existing run directory means for this run; return done ids."""
-        store = self.store
-        fingerprint = recipe_fingerprint(self.recipe)
-        if store.exists() and store.shards():
-            old = store.read_manifest().get("recipe_fingerprint")
-            if self.fresh or old != fingerprint:
-                # The recipe changed (or --fresh): traces are redone, but the call cache
-                # stays, so only calls whose request changed reach the teacher.
-                store.clear_traces()
-            elif not self.resume:
-                raise RunError(
-                    f"{store.root} already holds traces of this recipe: pass --resume to "
-                    "continue it, or --fresh to redo the traces (the call cache is kept)"
-                )
-        store.create()
-        return store.done_problem_ids()
+        return prepare_run_dir(self.store, self.recipe, resume=self.resume, fresh=self.fresh)
 
     def run(self) -> dict[str, Any]:
         return run_loop(self.arun())
@@ -246,23 +173,20 @@ class LocalRunner:
         teacher = self._teacher or build_teacher(self.recipe)
         strategy = load_strategy(self.recipe.strategy.name, self.recipe.strategy.template_dir)
         source = open_source(self.recipe)
+        # Worker processes (if any) start now: their imports overlap this process's checks.
+        pool = self._spawn_pool()
         try:
-            await _confirm_prefill_if_needed(self.recipe, teacher)
+            await confirm_prefill_if_needed(self.recipe, teacher)
             done = self._prepare()
         except BaseException:
+            if pool is not None:
+                await pool.aclose()
             await teacher.aclose()
             raise
         store = self.store
         begin_manifest(store, self.recipe, teacher)
         cache = CallCache(store.cache_path)
-        ctx = MintContext(self.recipe, teacher, strategy, cache)
-        cfg = self.recipe.strategy
-        if cfg.cross_check:
-            ctx.cross_strategy = load_strategy(cfg.cross_check, cfg.template_dir)
-        if cfg.answer_from == "program" or cfg.cross_check:
-            from tracemint.verify.sandbox import Sandbox, SandboxConfig
-
-            ctx.sandbox = Sandbox(SandboxConfig.model_validate(self.recipe.sandbox))
+        ctx = mint_context(self.recipe, teacher, strategy, cache)
         session = new_session(self.recipe, teacher, strategy, resumed=bool(done))
         self.stats.skipped = len(done)
         error: BaseException | None = None
@@ -274,14 +198,20 @@ class LocalRunner:
             )
             total = getattr(source, "count", lambda: None)()
             problems = ProblemFilter(self.recipe.curate)
+            if pool is not None:
+                cache.commit()  # what a source's prepare step cached is seen by the workers
+                await pool.ready()
+            mint = pool.mint if pool is not None else lambda p: mint_problem(p, ctx)
             with RunProgress(total, enabled=self.show_progress) as bar:
                 bar.advance(len(done), 0, 0)
-                await self._mint_all(problems(_unique(iter(source))), done, ctx, bar)
+                await self._mint_all(problems(unique(iter(source))), done, mint, ctx, bar)
             self._curate(problems)
         except BaseException as e:
             error = e
             raise
         finally:
+            if pool is not None:
+                await pool.aclose()
             cache.close()
             if ctx.sandbox is not None:
                 ctx.sandbox.close()
@@ -289,24 +219,33 @@ class LocalRunner:
             write_final_manifest(store, self.recipe, teacher, session, self.stats, error)
         return store.read_manifest()
 
+    def _spawn_pool(self) -> WorkerPool | None:
+        """``[run] workers`` > 1: worker processes mint, this one reads, writes and reports."""
+        n = self.recipe.run.workers
+        if n < 2:
+            return None
+        if self._teacher is not None:
+            raise RunError(
+                "run.workers > 1 builds the teacher in each worker from the recipe; it cannot "
+                "share a teacher object passed to LocalRunner: set run.workers = 1"
+            )
+        pool = WorkerPool(self.recipe, self.store.cache_path, n)
+        pool.spawn()
+        return pool
+
     def _curate(self, problems: ProblemFilter) -> None:
-        """After a finished minting pass: record problem removals, curate rationales."""
-        cfg = self.recipe.curate
-        summary: dict[str, Any] = {}
-        if problems.active:
-            summary["problems"] = problems.save(self.store.root)
-        if cfg.rationale_steps():
-            summary.update(curate_run(self.store, cfg, problems.index))
-        if summary:
-            write_summary(self.store, summary)
+        curate_after_minting(self.store, self.recipe, problems)
 
     async def _mint_all(
-        self, problems: Iterator[Record], done: set[str], ctx: MintContext, bar: RunProgress
+        self,
+        problems: Iterator[Record],
+        done: set[str],
+        mint: Callable[[Record], Coroutine[Any, Any, list[Record]]],
+        ctx: MintContext,
+        bar: RunProgress,
     ) -> None:
         run_cfg = self.recipe.run
-        window = run_cfg.max_inflight_problems or 2 * int(
-            getattr(getattr(ctx.teacher, "config", None), "concurrency", 32)
-        )
+        window = default_window(self.recipe, ctx.teacher)
         slots = asyncio.Semaphore(window)
         buffer: list[Record] = []
         pending: set[asyncio.Task[list[Record]]] = set()
@@ -362,7 +301,7 @@ class LocalRunner:
                 if problem["problem_id"] in done:
                     continue
                 await slots.acquire()
-                task = asyncio.create_task(mint_problem(problem, ctx))
+                task = asyncio.create_task(mint(problem))
                 pending.add(task)
                 task.add_done_callback(finished)
                 maybe_flush()

@@ -1,0 +1,151 @@
+"""``[run] workers = N``: minting in N local processes against the real test server.
+
+The kill/Ctrl-C/fault acceptance tests of test_pipeline_server.py run with 1 and 2 workers;
+these add what only a pool can get wrong: the same traces as one process, a worker that dies,
+and the concurrency split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest_server import start_test_server
+from tracemint.config import load_recipe
+from tracemint.errors import RunError
+from tracemint.runner.local import LocalRunner
+from tracemint.runner.pool import concurrency_shares
+from tracemint.store import RunStore
+from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
+
+N = 30
+DETERMINISTIC = ["problem_id", "sample_index", "completion", "answer", "verdict", "accepted"]
+
+
+def write_problems(tmp: Path) -> Path:
+    problems = tmp / "problems.jsonl"
+    if not problems.exists():
+        with open(problems, "w") as f:
+            for i in range(N):
+                q = f"Ann has {i} pens and gets {i + 2} more. How many pens now? (#{i})"
+                f.write(json.dumps({"id": f"p{i}", "question": q, "answer": str(2 * i + 2)}))
+                f.write("\n")
+    return problems
+
+
+def write_recipe(tmp: Path, url: str, name: str, workers: int, concurrency: int = 8) -> Path:
+    problems = write_problems(tmp)
+    path = tmp / f"{name}.toml"
+    path.write_text(
+        f"""
+name = "{name}"
+runs_dir = {json.dumps(str(tmp / "runs"))}
+[source]
+type = "file"
+path = {json.dumps(str(problems))}
+id_field = "id"
+[teacher]
+type = "openai"
+model = "m"
+base_url = "{url}"
+concurrency = {concurrency}
+backoff_base_s = 0.01
+[sampling]
+temperature = 0.7
+max_tokens = 100
+[budget]
+samples = 3
+[run]
+shard_rows = 10
+flush_seconds = 0.2
+workers = {workers}
+"""
+    )
+    return path
+
+
+def content(tmp: Path, name: str) -> list[tuple[object, ...]]:
+    table = RunStore(tmp / "runs" / name).read_traces(columns=DETERMINISTIC)
+    rows = zip(*(table.column(c).to_pylist() for c in DETERMINISTIC), strict=True)
+    return sorted(rows, key=repr)
+
+
+def test_concurrency_shares_add_up() -> None:
+    assert concurrency_shares(256, 2) == [128, 128]
+    assert concurrency_shares(7, 3) == [3, 2, 2]
+    assert concurrency_shares(1, 2) == [1, 1]  # never 0: each worker can make progress
+
+
+def test_two_workers_mint_the_same_traces_as_one(tmp_path: Path) -> None:
+    answers = write_problems(tmp_path)
+    with start_test_server(models="m", answers=answers, accuracy=0.6) as (url, stats):
+        one = LocalRunner(load_recipe(write_recipe(tmp_path, url, "one", 1)), progress=False)
+        m1 = one.run()
+        first = stats()["ok"]
+        two = LocalRunner(load_recipe(write_recipe(tmp_path, url, "two", 2)), progress=False)
+        m2 = two.run()
+        # each call was made once by each run: the pool neither drops nor repeats a call
+        assert first == N * 3 and stats()["ok"] == 2 * N * 3
+    assert content(tmp_path, "one") == content(tmp_path, "two")
+    assert len(content(tmp_path, "two")) == N * 3
+    for key in ("problems", "traces", "accepted", "verdicts"):
+        assert m1["counts"][key] == m2["counts"][key]
+    assert m2["complete"]
+
+
+def test_a_dead_worker_stops_the_run_and_resume_finishes_it(tmp_path: Path) -> None:
+    with start_test_server(models="m", latency=0.2) as (url, stats):
+        recipe = write_recipe(tmp_path, url, "w", 2, concurrency=4)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tracemint.cli", "run", str(recipe), "--no-progress"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while stats()["ok"] < 12 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        workers = [
+            int(p.parent.name)
+            for p in Path("/proc").glob("[0-9]*/cmdline")
+            if b"tracemint.runner.worker" in _read(p) and _ppid(p.parent) == proc.pid
+        ]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert "minting worker" in err and "--resume" in err
+        assert stats()["ok"] < N * 3, "the run stopped mid-way"
+        m = LocalRunner(load_recipe(recipe), resume=True, progress=False).run()
+    assert m["complete"]
+    rows = content(tmp_path, "w")
+    assert len(rows) == N * 3 and len({(r[0], r[1]) for r in rows}) == N * 3
+
+
+def test_workers_refuse_an_injected_teacher(tmp_path: Path) -> None:
+    recipe = load_recipe(write_recipe(tmp_path, "http://127.0.0.1:9/v1", "x", 2))
+    teacher = OpenAITeacher(OpenAITeacherConfig(model="m", base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(RunError, match="workers"):
+        LocalRunner(recipe, progress=False, teacher=teacher).run()
+    assert not (tmp_path / "runs" / "x").exists()  # refused before the run dir was touched
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _ppid(proc_dir: Path) -> int:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
