@@ -42,8 +42,7 @@ class _Proc:
         self.reader = FrameReader()
         self.pending: dict[int, asyncio.Future[list[Record]]] = {}
         self.outbox: list[tuple[int, Record]] = []
-        self.sends: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.sender: asyncio.Task[None] | None = None
+        self.wbuf = bytearray()  # bytes the socket did not take yet (sent when writable)
         self.ready: asyncio.Future[None] | None = None
         self.dead = False
 
@@ -90,7 +89,6 @@ class WorkerPool:
             mine.setblocking(False)
             p = _Proc(i, proc, mine)
             p.ready = self._loop.create_future()
-            p.sender = asyncio.ensure_future(self._send_loop(p))
             self._procs.append(p)
             self._send(
                 p,
@@ -144,18 +142,37 @@ class WorkerPool:
                 self._send(p, ("mint", batch))
 
     def _send(self, p: _Proc, msg: Any) -> None:
-        p.sends.put_nowait(frame(msg))
+        """Write at once what the socket takes; the rest waits for it to become writable,
+        in order, so messages never interleave and the caller never waits."""
+        data = frame(msg)
+        if p.wbuf:
+            p.wbuf += data
+            return
+        try:
+            sent = p.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._died(p)
+            return
+        if sent < len(data):
+            p.wbuf += data[sent:]
+            assert self._loop is not None
+            self._loop.add_writer(p.sock.fileno(), self._on_writable, p)
 
-    async def _send_loop(self, p: _Proc) -> None:
-        """One writer per socket, so messages never interleave; a full socket waits here,
-        never in the caller."""
+    def _on_writable(self, p: _Proc) -> None:
         assert self._loop is not None
-        while (data := await p.sends.get()) is not None:
-            try:
-                await self._loop.sock_sendall(p.sock, data)
-            except OSError:
-                self._died(p)
-                return
+        try:
+            sent = p.sock.send(p.wbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._loop.remove_writer(p.sock.fileno())
+            self._died(p)
+            return
+        del p.wbuf[:sent]
+        if not p.wbuf:
+            self._loop.remove_writer(p.sock.fileno())
 
     def _on_readable(self, p: _Proc) -> None:
         while True:
@@ -218,12 +235,11 @@ class WorkerPool:
         for p in self._procs:
             if not p.dead:
                 self._send(p, ("stop",))
-            p.sends.put_nowait(None)
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while any(p.wbuf and not p.dead for p in self._procs) and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # let the "stop" messages drain
         for p in self._procs:
-            if p.sender is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(p.sender, 10)
             try:
                 await loop.run_in_executor(None, p.proc.wait, 30)
             except subprocess.TimeoutExpired:
@@ -233,4 +249,6 @@ class WorkerPool:
                 p.dead = True
                 with contextlib.suppress(Exception):
                     loop.remove_reader(p.sock.fileno())
+            with contextlib.suppress(Exception):
+                loop.remove_writer(p.sock.fileno())
             p.sock.close()
