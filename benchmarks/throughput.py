@@ -4,13 +4,16 @@
 
 Starts the test server in a subprocess, then runs each concurrency level in a fresh client
 subprocess (so start-up time and peak RSS are per run, not cumulative) and prints one table:
-records/s, the ceiling (concurrency / latency), the fraction of it reached, client start-up
-(import + first request, which includes one server latency), peak client RSS, and CPU time
-per request on each side (where the time goes when the fraction is low).
+records/s over the server's window (first request to last answer) and over the whole drive,
+the ceiling (concurrency / latency), the fraction of it reached, client start-up (import +
+first request, which includes one server latency; for the pipeline also the time from the
+run's start to its first call), peak client RSS, and CPU time per request on each side
+(where the time goes when the fraction is low).
 
 Modes: ``teacher`` drives ``OpenAITeacher.generate`` directly (the client's own ceiling);
 ``pipeline`` drives the whole ``tracemint run`` path (source, prompts, call cache, grader,
-shards) with one sample per problem: the number users get. To add a mode, write
+shards) with one sample per problem: the number users get; ``pipeline-2w`` the same with
+``[run] workers = 2`` (two minting processes). To add a mode, write
 ``async def drive_x(base_url, n_requests, concurrency) -> int`` that
 returns the number of records produced and add it to ``MODES``.
 """
@@ -65,9 +68,7 @@ async def drive_teacher(base_url: str, n_requests: int, concurrency: int) -> int
     return len(completions)
 
 
-async def drive_pipeline(
-    base_url: str, n_requests: int, concurrency: int, workers: int = 1
-) -> int:
+async def drive_pipeline(base_url: str, n_requests: int, concurrency: int, workers: int = 1) -> int:
     """The whole ``tracemint run`` path: file source -> prompts -> teacher -> SQLite call
     cache -> grader -> selection -> Parquet shards; one sample per problem. Records = traces
     in the shards. ``workers`` > 1: ``[run] workers`` (minting in that many processes)."""
@@ -145,21 +146,43 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     t1 = time.perf_counter()
     run(_first_request(args.base_url))
     first_s = time.perf_counter() - t1
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    root = args.base_url.removesuffix("/v1")
+    _server_json(f"{root}/reset", post=True)  # the window starts at this run's first request
+    cpu0 = _cpu_with_children()
+    wall0 = time.time()
     t2 = time.perf_counter()
     records = run(MODES[args.mode](args.base_url, args.requests, args.concurrency))
     elapsed = time.perf_counter() - t2
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    cpu = _cpu_with_children() - cpu0
+    seen = _server_json(f"{root}/stats?keys=0")
     return {
         "records": records,
         "elapsed_s": elapsed,
+        # the server's view: first request to last answer (client start-up and shutdown out)
+        "window_s": seen["last_ok_at"] - seen["first_request_at"],
+        "to_first_call_s": seen["first_request_at"] - wall0,
         "import_s": import_s,
         "process_to_import_s": t0 - _T_START,
         "first_request_s": first_s,
         "client_cpu_us": 1e6 * cpu / max(records, 1),
-        "peak_rss_mb": cpu1.ru_maxrss / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and its reaped children (``[run] workers`` processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _server_json(url: str, post: bool = False) -> dict[str, Any]:
+    import urllib.request
+
+    req = urllib.request.Request(url, method="POST" if post else "GET", data=b"" if post else None)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        out: dict[str, Any] = json.loads(resp.read())
+    return out
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -206,8 +229,10 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["concurrency"] = conc
             row["mode"] = mode
             row["rate"] = row["records"] / row["elapsed_s"]
+            row["steady_rate"] = row["records"] / row["window_s"]
             row["ceiling"] = conc / args.latency
-            row["fraction"] = row["rate"] / row["ceiling"]
+            row["fraction"] = row["steady_rate"] / row["ceiling"]
+            row["run_fraction"] = row["rate"] / row["ceiling"]
             row["startup_s"] = row["import_s"] + row["first_request_s"]
             rows.append(row)
     finally:
@@ -221,18 +246,24 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
         f"server_uvloop={not args.no_server_uvloop}"
     )
     head = (
-        f"{'mode':>8} {'conc':>5} {'records/s':>10} {'ceiling':>8} {'fraction':>8} "
-        f"{'startup_s':>9} "
-        f"{'(import)':>8} {'peak_rss_MB':>11} {'client_us/req':>13} {'server_us/req':>13}"
+        f"{'mode':>11} {'conc':>5} {'steady/s':>9} {'ceiling':>8} {'fraction':>8} "
+        f"{'run/s':>7} {'run_frac':>8} {'startup_s':>9} {'(import)':>8} {'1st_call_s':>10} "
+        f"{'peak_rss_MB':>11} {'client_us/req':>13} {'server_us/req':>13}"
     )
     print(head)
     for r in rows:
         print(
-            f"{r['mode']:>8} {r['concurrency']:>5} {r['rate']:>10.0f} {r['ceiling']:>8.0f} "
-            f"{r['fraction']:>8.3f} {r['startup_s']:>9.3f} {r['import_s']:>8.3f} "
-            f"{r['peak_rss_mb']:>11.1f} {r['client_cpu_us']:>13.0f} "
-            f"{r['server_cpu_us']:>13.0f}"
+            f"{r['mode']:>11} {r['concurrency']:>5} {r['steady_rate']:>9.0f} "
+            f"{r['ceiling']:>8.0f} {r['fraction']:>8.3f} {r['rate']:>7.0f} "
+            f"{r['run_fraction']:>8.3f} {r['startup_s']:>9.3f} {r['import_s']:>8.3f} "
+            f"{r['to_first_call_s']:>10.3f} {r['peak_rss_mb']:>11.1f} "
+            f"{r['client_cpu_us']:>13.0f} {r['server_cpu_us']:>13.0f}"
         )
+    print(
+        "steady/s and fraction: records over the server's window (first request to last "
+        "answer); run/s: over the whole drive, start-up included; 1st_call_s: drive start to "
+        "the first request (worker start-up); client_us/req counts worker processes too"
+    )
     return rows
 
 
