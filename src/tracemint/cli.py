@@ -60,15 +60,44 @@ def run(
         bool, typer.Option(help="redo the traces (LLM calls still come from the cache)")
     ] = False,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    runner: Annotated[
+        str, typer.Option(help="local (asyncio, one process) or ray (a Ray cluster)")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="ray: 'auto', HOST:PORT or ray://HOST:PORT; default: a private Ray"),
+    ] = None,
+    actors: Annotated[
+        int | None, typer.Option(help="ray: actor pool size (default: cluster CPUs / actor-cpus)")
+    ] = None,
+    actor_cpus: Annotated[float, typer.Option(help="ray: CPUs each minting actor reserves")] = 1.0,
 ) -> None:
     """Mint traces: problems -> k rationales -> verify -> select -> export -> report."""
     from tracemint.config import load_recipe
     from tracemint.export import export_run
     from tracemint.report import build_report, terminal_summary
-    from tracemint.runner.local import LocalRunner
 
     r = load_recipe(recipe)
-    manifest = LocalRunner(r, resume=resume, fresh=fresh, progress=progress).run()
+    if runner == "ray":
+        from tracemint.runner.ray import RayRunner
+
+        manifest = RayRunner(
+            r,
+            resume=resume,
+            fresh=fresh,
+            progress=progress,
+            address=address,
+            actors=actors,
+            actor_cpus=actor_cpus,
+        ).run()
+    elif runner == "local":
+        from tracemint.runner.local import LocalRunner
+
+        manifest = LocalRunner(r, resume=resume, fresh=fresh, progress=progress).run()
+    else:
+        from tracemint.errors import ConfigError
+
+        raise ConfigError(f"--runner: unknown runner {runner!r}; known: local, ray")
     run_dir = r.run_dir()
     exported = export_run(
         run_dir,
@@ -488,6 +517,9 @@ def eval_(
         bool, typer.Option(help="redo the samples (LLM calls still come from the cache)")
     ] = False,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    strategy: Annotated[
+        str, typer.Option(help="prompt template: a built-in name or a .jinja path")
+    ] = "cot",
 ) -> None:
     """Evaluate a teacher: accuracy, maj@k and pass@k by difficulty (see docs/eval.md)."""
     from tracemint.evaluate.report import metric_names
@@ -530,6 +562,7 @@ def eval_(
         max_tokens=max_tokens,
         runs_dir=runs_dir,
         steps=steps,
+        strategy=strategy,
     )
     result = evaluate(recipe, fresh=fresh, progress=progress)
     metrics = metric_names(result)
