@@ -8,6 +8,12 @@ client, so the retry, rate-limit and resume code is exercised on real sockets. R
 It prints ``listening on http://HOST:PORT`` once ready. ``GET /stats`` reports what it saw,
 including ``by_key``: successful responses per request fingerprint (see
 ``request_fingerprint``), which is how tests prove a resumed run repeated no finished call.
+``repeated`` counts the same without shipping every key (``GET /stats?keys=0``): ``ok`` is
+successful responses to a fingerprint that had already been answered, ``received`` valid
+requests whose fingerprint had already arrived. ``first_request_at`` (first valid request;
+probes such as an empty-messages rate-limit check are left out) and ``last_ok_at`` (Unix
+seconds) bound the window in which a client was generating, so a benchmark can leave client
+start-up and shutdown out.
 
 Why aiohttp.web with no middleware or access log: the benchmark needs > 1,300 requests/s at
 200 ms latency on two cores shared with the client, so per-request work is kept to parsing,
@@ -121,6 +127,10 @@ class ServerState:
     rejected: Counter[str] = field(default_factory=Counter)
     by_key: Counter[str] = field(default_factory=Counter)
     by_key_received: Counter[str] = field(default_factory=Counter)
+    repeated_ok: int = 0
+    repeated_received: int = 0
+    first_request_at: float | None = None
+    last_ok_at: float | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.options.seed)
@@ -128,7 +138,8 @@ class ServerState:
     def reset(self) -> None:
         """Forget everything seen; the fault sequence restarts from the seed."""
         self.rng = random.Random(self.options.seed)
-        self.requests = self.ok = 0
+        self.requests = self.ok = self.repeated_ok = self.repeated_received = 0
+        self.first_request_at = self.last_ok_at = None
         self.max_in_flight = self.in_flight
         for c in (self.faults, self.rejected, self.by_key, self.by_key_received):
             c.clear()
@@ -141,6 +152,9 @@ class ServerState:
             "rejected": dict(self.rejected),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "repeated": {"ok": self.repeated_ok, "received": self.repeated_received},
+            "first_request_at": self.first_request_at,
+            "last_ok_at": self.last_ok_at,
         }
         if keys:
             out["by_key"] = dict(self.by_key)
@@ -277,7 +291,12 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
         except ValueError:
             raise _Reject(400, "request body is not valid JSON", "invalid_json") from None
         _validate(body, opts, chat)
-        state.by_key_received[request_fingerprint(body)] += 1
+        if state.first_request_at is None:
+            state.first_request_at = time.time()
+        key = request_fingerprint(body)
+        state.by_key_received[key] += 1
+        if state.by_key_received[key] > 1:
+            state.repeated_received += 1
         if opts.max_concurrency is not None and state.in_flight > opts.max_concurrency:
             state.faults["overload"] += 1
             return _error(
@@ -313,7 +332,10 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
             payload = payload[: len(payload) // 2]
         else:
             state.ok += 1
-            state.by_key[request_fingerprint(body)] += 1
+            state.by_key[key] += 1
+            if state.by_key[key] > 1:
+                state.repeated_ok += 1
+            state.last_ok_at = time.time()
         return web.Response(body=payload, content_type="application/json")
     except _Reject as e:
         state.rejected[str(e.status)] += 1
