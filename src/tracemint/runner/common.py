@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tracemint.config import Recipe, component_config
 from tracemint.curate.pipeline import ProblemFilter, curate_run, write_summary
@@ -19,11 +19,7 @@ from tracemint.plugins import source_class, teacher_class
 from tracemint.records import Record
 from tracemint.runner.manifest import recipe_fingerprint
 from tracemint.store import RunStore
-from tracemint.strategies import Strategy, load_strategy
 from tracemint.teachers.base import Teacher
-
-if TYPE_CHECKING:
-    from tracemint.runner.local import MintContext
 
 
 @dataclass
@@ -110,22 +106,6 @@ def prepare_run_dir(store: RunStore, recipe: Recipe, *, resume: bool, fresh: boo
             )
     store.create()
     return store.done_problem_ids()
-
-
-def mint_context(recipe: Recipe, teacher: Teacher, strategy: Strategy, cache: Any) -> MintContext:
-    """The per-process components of minting: a runner builds one per event loop (the local
-    runner once, the Ray runner once per actor)."""
-    from tracemint.runner.local import MintContext
-
-    ctx = MintContext(recipe, teacher, strategy, cache)
-    cfg = recipe.strategy
-    if cfg.cross_check:
-        ctx.cross_strategy = load_strategy(cfg.cross_check, cfg.template_dir)
-    if cfg.answer_from == "program" or cfg.cross_check:
-        from tracemint.verify.sandbox import Sandbox, SandboxConfig
-
-        ctx.sandbox = Sandbox(SandboxConfig.model_validate(recipe.sandbox))
-    return ctx
 
 
 def curate_after_minting(store: RunStore, recipe: Recipe, problems: ProblemFilter) -> None:

@@ -16,10 +16,8 @@ import gc
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-from tracemint import stages
 from tracemint.cache import CallCache
 from tracemint.config import Recipe
 from tracemint.curate.pipeline import ProblemFilter
@@ -31,109 +29,21 @@ from tracemint.runner.common import (
     confirm_prefill_if_needed,
     curate_after_minting,
     default_window,
-    mint_context,
     open_source,
     prepare_run_dir,
     unique,
 )
 from tracemint.runner.loop import run as run_loop
 from tracemint.runner.manifest import begin_manifest, new_session, write_final_manifest
+from tracemint.runner.mint import MintContext, mint_context, mint_problem
 from tracemint.runner.pool import WorkerPool
 from tracemint.runner.progress import RunProgress
 from tracemint.sources.base import PrepareContext
 from tracemint.store import RunStore
-from tracemint.strategies import Strategy, load_strategy
+from tracemint.strategies import load_strategy
 from tracemint.teachers.base import Teacher
 
 __all__ = ["LocalRunner", "MintContext", "RunStats", "build_teacher", "mint_problem", "open_source"]
-
-
-@dataclass
-class MintContext:
-    """Everything ``mint_problem`` needs; built once per run."""
-
-    recipe: Recipe
-    teacher: Teacher
-    strategy: Strategy
-    cache: CallCache | None
-    sandbox: Any = None  # for program-aided strategies and cross-checks
-    cross_strategy: Strategy | None = None
-
-
-async def draw(
-    problem: Record,
-    ctx: MintContext,
-    strategy: Strategy,
-    indices: range,
-    round_no: int,
-    *,
-    program: bool,
-) -> list[Record]:
-    """One round for one problem: sample, run programs if any, grade, check steps."""
-    pairs = stages.build_requests([problem], strategy, ctx.recipe.sampling, indices)
-    new = await stages.sample(pairs, ctx.teacher, ctx.cache, strategy=strategy, round_no=round_no)
-    if program:
-        new = await stages.execute(new, ctx.sandbox)
-    new = stages.verify(new)
-    if ctx.recipe.verify.steps and not program:
-        new = stages.check_steps(new, ctx.recipe.verify.step_mode)
-    return new
-
-
-async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
-    """Sample, verify and select the traces of one problem (budgeted rejection sampling).
-
-    Without ``k_verified`` (or without a reference to verify against) it draws exactly
-    ``budget.samples``. With it, it draws ``round_size`` at a time until ``k_verified``
-    correct traces or ``max_samples`` draws.
-    """
-    budget = ctx.recipe.budget
-    rejection = budget.k_verified > 0 and problem.get("reference") is not None
-    traces: list[Record] = []
-    drawn, round_no = 0, 0
-    program = ctx.recipe.strategy.answer_from == "program"
-    while True:
-        n = min(budget.round_size, budget.max_samples - drawn) if rejection else budget.samples
-        traces += await draw(
-            problem, ctx, ctx.strategy, range(drawn, drawn + n), round_no, program=program
-        )
-        drawn += n
-        round_no += 1
-        if not rejection or drawn >= budget.max_samples:
-            break
-        if stages.count_verified(traces, ctx.recipe.select) >= budget.k_verified:
-            break
-    mc = ctx.recipe.montecarlo
-    if mc.enabled:
-        traces = await stages.rollout_labels(
-            traces,
-            ctx.teacher,
-            ctx.cache,
-            mc,
-            max_tokens=mc.max_tokens or ctx.recipe.sampling.max_tokens,
-            seed=ctx.recipe.sampling.seed,
-        )
-    if ctx.cross_strategy is not None:
-        (check,) = await draw(problem, ctx, ctx.cross_strategy, range(1), 0, program=True)
-        traces = stages.cross_check(traces, check)
-    traces = stages.select(stages.consensus(traces), ctx.recipe.select)
-    probes_cfg = ctx.recipe.probes
-    if probes_cfg.names:
-        from tracemint.probes import run_probes
-
-        chosen = [
-            t
-            for t in traces
-            if t["accepted"] and stages.probe_sample(t["trace_id"], probes_cfg.sample)
-        ]
-        probed = {
-            t["trace_id"]: t
-            for t in await run_probes(
-                chosen, ctx.teacher, ctx.cache, probes_cfg.names, probes_cfg.options()
-            )
-        }
-        traces = [probed.get(t["trace_id"], t) for t in traces]
-    return stages.apply_thresholds(traces, ctx.recipe.select.min_columns)
 
 
 class LocalRunner:

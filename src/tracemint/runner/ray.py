@@ -39,14 +39,13 @@ from tracemint.runner.common import (
     confirm_prefill_if_needed,
     curate_after_minting,
     default_window,
-    mint_context,
     open_source,
     prepare_run_dir,
     unique,
 )
-from tracemint.runner.local import mint_problem
 from tracemint.runner.loop import run as run_loop
 from tracemint.runner.manifest import begin_manifest, new_session, write_final_manifest
+from tracemint.runner.mint import mint_context, mint_problem
 from tracemint.runner.progress import RunProgress
 from tracemint.sources.base import PrepareContext
 from tracemint.store import RunStore

@@ -127,8 +127,7 @@ class _Worker:
         self.mint_problem: Any = None
 
     async def run(self) -> None:
-        from tracemint.runner.common import mint_context
-        from tracemint.runner.local import mint_problem
+        from tracemint.runner.mint import mint_context, mint_problem
         from tracemint.strategies import load_strategy
 
         self.mint_problem = mint_problem

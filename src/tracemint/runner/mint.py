@@ -1,0 +1,120 @@
+"""Minting one problem: the composition of the stage functions every runner calls.
+
+Its own module, importing only the stages and components, so a process that only mints (a
+``[run] workers`` process, a Ray actor) starts without the runners' source, curation, report
+and Parquet-writing imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracemint import stages
+from tracemint.cache import CallCache
+from tracemint.config import Recipe
+from tracemint.records import Record
+from tracemint.strategies import Strategy, load_strategy
+from tracemint.teachers.base import Teacher
+
+
+@dataclass
+class MintContext:
+    """Everything ``mint_problem`` needs; built once per run."""
+
+    recipe: Recipe
+    teacher: Teacher
+    strategy: Strategy
+    cache: CallCache | None
+    sandbox: Any = None  # for program-aided strategies and cross-checks
+    cross_strategy: Strategy | None = None
+
+
+async def draw(
+    problem: Record,
+    ctx: MintContext,
+    strategy: Strategy,
+    indices: range,
+    round_no: int,
+    *,
+    program: bool,
+) -> list[Record]:
+    """One round for one problem: sample, run programs if any, grade, check steps."""
+    pairs = stages.build_requests([problem], strategy, ctx.recipe.sampling, indices)
+    new = await stages.sample(pairs, ctx.teacher, ctx.cache, strategy=strategy, round_no=round_no)
+    if program:
+        new = await stages.execute(new, ctx.sandbox)
+    new = stages.verify(new)
+    if ctx.recipe.verify.steps and not program:
+        new = stages.check_steps(new, ctx.recipe.verify.step_mode)
+    return new
+
+
+async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
+    """Sample, verify and select the traces of one problem (budgeted rejection sampling).
+
+    Without ``k_verified`` (or without a reference to verify against) it draws exactly
+    ``budget.samples``. With it, it draws ``round_size`` at a time until ``k_verified``
+    correct traces or ``max_samples`` draws.
+    """
+    budget = ctx.recipe.budget
+    rejection = budget.k_verified > 0 and problem.get("reference") is not None
+    traces: list[Record] = []
+    drawn, round_no = 0, 0
+    program = ctx.recipe.strategy.answer_from == "program"
+    while True:
+        n = min(budget.round_size, budget.max_samples - drawn) if rejection else budget.samples
+        traces += await draw(
+            problem, ctx, ctx.strategy, range(drawn, drawn + n), round_no, program=program
+        )
+        drawn += n
+        round_no += 1
+        if not rejection or drawn >= budget.max_samples:
+            break
+        if stages.count_verified(traces, ctx.recipe.select) >= budget.k_verified:
+            break
+    mc = ctx.recipe.montecarlo
+    if mc.enabled:
+        traces = await stages.rollout_labels(
+            traces,
+            ctx.teacher,
+            ctx.cache,
+            mc,
+            max_tokens=mc.max_tokens or ctx.recipe.sampling.max_tokens,
+            seed=ctx.recipe.sampling.seed,
+        )
+    if ctx.cross_strategy is not None:
+        (check,) = await draw(problem, ctx, ctx.cross_strategy, range(1), 0, program=True)
+        traces = stages.cross_check(traces, check)
+    traces = stages.select(stages.consensus(traces), ctx.recipe.select)
+    probes_cfg = ctx.recipe.probes
+    if probes_cfg.names:
+        from tracemint.probes import run_probes
+
+        chosen = [
+            t
+            for t in traces
+            if t["accepted"] and stages.probe_sample(t["trace_id"], probes_cfg.sample)
+        ]
+        probed = {
+            t["trace_id"]: t
+            for t in await run_probes(
+                chosen, ctx.teacher, ctx.cache, probes_cfg.names, probes_cfg.options()
+            )
+        }
+        traces = [probed.get(t["trace_id"], t) for t in traces]
+    return stages.apply_thresholds(traces, ctx.recipe.select.min_columns)
+
+
+def mint_context(recipe: Recipe, teacher: Teacher, strategy: Strategy, cache: Any) -> MintContext:
+    """The per-process components of minting: a runner builds one per event loop (the local
+    runner once, the Ray runner once per actor)."""
+    ctx = MintContext(recipe, teacher, strategy, cache)
+    cfg = recipe.strategy
+    if cfg.cross_check:
+        ctx.cross_strategy = load_strategy(cfg.cross_check, cfg.template_dir)
+    if cfg.answer_from == "program" or cfg.cross_check:
+        from tracemint.verify.sandbox import Sandbox, SandboxConfig
+
+        ctx.sandbox = Sandbox(SandboxConfig.model_validate(recipe.sandbox))
+    return ctx
