@@ -76,3 +76,46 @@ def start_test_server(**options: Any) -> Iterator[tuple[str, StatsFn]]:
 def reset_server(base_url: str) -> None:
     """Clear a running server's stats (``POST /reset``)."""
     fetch_json(base_url.removesuffix("/v1") + "/reset", method="POST")
+
+
+def apples_problems(path: Path, start: int, stop: int) -> Path:
+    """Append problems ``q{start}`` .. ``q{stop - 1}`` ("Tom has i apples and buys i + 3 more";
+    answer 2i + 3) to a JSONL file: the shared arithmetic set of the pipeline tests. The
+    ``(#i)`` suffix keeps every question distinct for the test server's answer book."""
+    with open(path, "a") as f:
+        for i in range(start, stop):
+            q = f"Tom has {i} apples and buys {i + 3} more. How many apples does he have now?"
+            q += f" (#{i})"
+            f.write(json.dumps({"id": f"q{i}", "question": q, "answer": str(2 * i + 3)}) + "\n")
+    return path
+
+
+def server_recipe(
+    path: Path,
+    *,
+    base_url: str,
+    problems: Path,
+    name: str = "srv",
+    runs_dir: Path | None = None,
+    teacher: dict[str, Any] | None = None,
+    **tables: dict[str, Any],
+) -> Path:
+    """Write a recipe: a JSONL file source (``id`` field) and the openai teacher at the test
+    server (model ``test-model`` unless ``teacher`` says otherwise), plus any other tables,
+    e.g. ``budget={"samples": 4}, run={"workers": 2}``. Values are written as JSON, which
+    TOML reads the same for strings, numbers, booleans and lists."""
+
+    def table(title: str, values: dict[str, Any]) -> str:
+        return f"[{title}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+
+    runs = runs_dir if runs_dir is not None else path.parent / "runs"
+    text = f"name = {json.dumps(name)}\nruns_dir = {json.dumps(str(runs))}\n"
+    text += table("source", {"type": "file", "path": str(problems), "id_field": "id"})
+    text += table(
+        "teacher",
+        {"type": "openai", "model": "test-model", "base_url": base_url, **(teacher or {})},
+    )
+    text += "".join(table(title, values) for title, values in tables.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

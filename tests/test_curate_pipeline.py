@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from conftest_server import start_test_server
+from conftest_server import server_recipe, start_test_server
 from tracemint.config import load_recipe
 from tracemint.runner.local import LocalRunner
 from tracemint.store import RunStore
@@ -35,36 +35,26 @@ def _problems(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return path, expected
 
 
-def _recipe(tmp_path: Path, url: str, problems: Path, curate: str) -> Path:
-    path = tmp_path / "recipe.toml"
-    path.write_text(
-        f"""
-name = "cur"
-runs_dir = {json.dumps(str(tmp_path / "runs"))}
-[source]
-type = "file"
-path = {json.dumps(str(problems))}
-id_field = "id"
-[teacher]
-type = "openai"
-model = "m"
-base_url = {json.dumps(url)}
-[budget]
-samples = 3
-[curate]
-{curate}
-"""
+def _recipe(tmp_path: Path, url: str, problems: Path, curate: dict[str, object]) -> Path:
+    return server_recipe(
+        tmp_path / "recipe.toml",
+        base_url=url,
+        problems=problems,
+        name="cur",
+        teacher={"model": "m"},
+        budget={"samples": 3},
+        curate=curate,
     )
-    return path
 
 
 def test_problems_are_filtered_before_sampling_and_rationales_after(tmp_path: Path) -> None:
     problems, expected = _problems(tmp_path)
-    curate = f"""dedup_problems = "exact"
-decontaminate = [{json.dumps("gsm8k=" + str(BENCH))}]
-budget = 25
-balance = "uniform"
-"""
+    curate = {
+        "dedup_problems": "exact",
+        "decontaminate": ["gsm8k=" + str(BENCH)],
+        "budget": 25,
+        "balance": "uniform",
+    }
     with start_test_server(answers=str(problems), accuracy=1.0) as (url, stats):
         m = LocalRunner(load_recipe(_recipe(tmp_path, url, problems, curate)), progress=False).run()
         # no call was made for a removed problem: 20 clean problems x 3 samples
@@ -97,7 +87,7 @@ balance = "uniform"
     # rerun with other settings: recomputed from the stage's selection, never compounded
     with start_test_server(answers=str(problems), accuracy=1.0) as (url, _):
         LocalRunner(
-            load_recipe(_recipe(tmp_path, url, problems, 'budget = 40\nbalance = "prop2diff"')),
+            load_recipe(_recipe(tmp_path, url, problems, {"budget": 40, "balance": "prop2diff"})),
             fresh=True,
             progress=False,
         ).run()
@@ -107,7 +97,7 @@ balance = "uniform"
 
 def test_long_and_duplicate_rationales_are_curated_out(tmp_path: Path) -> None:
     problems, _ = _problems(tmp_path)
-    curate = 'dedup_rationales = "exact"\nmax_completion_tokens = 1000'
+    curate = {"dedup_rationales": "exact", "max_completion_tokens": 1000}
     with start_test_server(answers=str(problems), accuracy=1.0) as (url, _):
         LocalRunner(load_recipe(_recipe(tmp_path, url, problems, curate)), progress=False).run()
     run = RunStore(tmp_path / "runs" / "cur")
@@ -130,7 +120,7 @@ def test_report_shows_curation_and_dataset_analytics(tmp_path: Path) -> None:
     assert distinct_n(["a b a b", "a b"], 2) == 2 / 4
     assert distinct_n([], 1) is None
     problems, _ = _problems(tmp_path)
-    curate = f'dedup_problems = "exact"\ndecontaminate = [{json.dumps(str(BENCH))}]\nbudget = 30'
+    curate = {"dedup_problems": "exact", "decontaminate": [str(BENCH)], "budget": 30}
     with start_test_server(answers=str(problems), accuracy=0.7) as (url, _):
         LocalRunner(load_recipe(_recipe(tmp_path, url, problems, curate)), progress=False).run()
     page = build_report(tmp_path / "runs" / "cur").read_text()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest_server import start_test_server
+from conftest_server import apples_problems, server_recipe, start_test_server
 from tracemint.cache import CallCache
 from tracemint.config import load_recipe
 from tracemint.errors import RunError
@@ -30,59 +30,27 @@ N_PROBLEMS, SAMPLES = 40, 4
 
 
 def _problems(tmp_path: Path) -> Path:
-    path = tmp_path / "problems.jsonl"
-    with open(path, "w") as f:
-        for i in range(N_PROBLEMS):
-            f.write(
-                json.dumps(
-                    {
-                        "id": f"q{i}",
-                        "question": f"Tom has {i} apples and buys {i + 3} "
-                        f"more. How many apples does he have now? (#{i})",
-                        "answer": str(2 * i + 3),
-                    }
-                )
-                + "\n"
-            )
-    return path
+    return apples_problems(tmp_path / "problems.jsonl", 0, N_PROBLEMS)
 
 
 def _recipe(
     tmp_path: Path, base_url: str, problems: Path, workers: int = 1, **teacher: object
 ) -> Path:
-    opts = {
-        "model": "test-model",
-        "base_url": base_url,
-        "concurrency": 8,
-        "backoff_base_s": 0.01,
-        "backoff_max_s": 0.2,
-        "max_retries": 12,
-        **teacher,
-    }
-    lines = [f"{k} = {json.dumps(v)}" for k, v in opts.items()]
-    text = f"""
-name = "srv"
-runs_dir = {json.dumps(str(tmp_path / "runs"))}
-[source]
-type = "file"
-path = {json.dumps(str(problems))}
-id_field = "id"
-[teacher]
-type = "openai"
-{chr(10).join(lines)}
-[sampling]
-temperature = 0.7
-max_tokens = 200
-[budget]
-samples = {SAMPLES}
-[run]
-shard_rows = 16
-flush_seconds = 0.2
-workers = {workers}
-"""
-    path = tmp_path / "recipe.toml"
-    path.write_text(text)
-    return path
+    return server_recipe(
+        tmp_path / "recipe.toml",
+        base_url=base_url,
+        problems=problems,
+        teacher={
+            "concurrency": 8,
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.2,
+            "max_retries": 12,
+            **teacher,
+        },
+        sampling={"temperature": 0.7, "max_tokens": 200},
+        budget={"samples": SAMPLES},
+        run={"shard_rows": 16, "flush_seconds": 0.2, "workers": workers},
+    )
 
 
 def _assert_complete(tmp_path: Path) -> None:

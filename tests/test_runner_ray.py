@@ -26,7 +26,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from conftest_server import start_test_server  # noqa: E402
+from conftest_server import apples_problems, server_recipe, start_test_server  # noqa: E402
 from tracemint.cache import CallCache, call_key  # noqa: E402
 from tracemint.config import load_recipe  # noqa: E402
 from tracemint.errors import MissingDependencyError, TracemintError  # noqa: E402
@@ -46,20 +46,7 @@ SAMPLES = 4
 
 
 def _write_problems(path: Path, start: int, stop: int) -> Path:
-    with open(path, "a") as f:
-        for i in range(start, stop):
-            f.write(
-                json.dumps(
-                    {
-                        "id": f"q{i}",
-                        "question": f"Tom has {i} apples and buys {i + 3} "
-                        f"more. How many apples does he have now? (#{i})",
-                        "answer": str(2 * i + 3),
-                    }
-                )
-                + "\n"
-            )
-    return path
+    return apples_problems(path, start, stop)
 
 
 def _recipe(
@@ -69,37 +56,22 @@ def _recipe(
     *,
     concurrency: int = 8,
     inflight: int = 16,
-    teacher_extra: str = "",
+    teacher: dict[str, object] | None = None,
 ) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    text = f"""
-name = "srv"
-runs_dir = {json.dumps(str(root / "runs"))}
-[source]
-type = "file"
-path = {json.dumps(str(problems))}
-id_field = "id"
-[teacher]
-type = "openai"
-model = "test-model"
-base_url = {json.dumps(base_url)}
-concurrency = {concurrency}
-backoff_base_s = 0.01
-backoff_max_s = 0.2
-{teacher_extra}
-[sampling]
-temperature = 0.7
-max_tokens = 200
-[budget]
-samples = {SAMPLES}
-[run]
-shard_rows = 16
-flush_seconds = 0.2
-max_inflight_problems = {inflight}
-"""
-    path = root / "recipe.toml"
-    path.write_text(text)
-    return path
+    return server_recipe(
+        root / "recipe.toml",
+        base_url=base_url,
+        problems=problems,
+        teacher={
+            "concurrency": concurrency,
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.2,
+            **(teacher or {}),
+        },
+        sampling={"temperature": 0.7, "max_tokens": 200},
+        budget={"samples": SAMPLES},
+        run={"shard_rows": 16, "flush_seconds": 0.2, "max_inflight_problems": inflight},
+    )
 
 
 def content_hashes(run_dir: Path) -> Counter[str]:
@@ -227,7 +199,7 @@ def test_actors_get_the_api_key_the_driver_has(
             url,
             problems,
             inflight=4,
-            teacher_extra='api_key_env = "TRACEMINT_RAY_TEST_KEY"',
+            teacher={"api_key_env": "TRACEMINT_RAY_TEST_KEY"},
         )
         m = RayRunner(load_recipe(path), progress=False, actors=2, actor_cpus=0.5).run()
         s = stats()

@@ -7,7 +7,6 @@ and the concurrency split.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest_server import start_test_server
+from conftest_server import apples_problems, server_recipe, start_test_server
 from tracemint.config import load_recipe
 from tracemint.errors import RunError
 from tracemint.runner.local import LocalRunner
@@ -31,44 +30,20 @@ DETERMINISTIC = ["problem_id", "sample_index", "completion", "answer", "verdict"
 
 def write_problems(tmp: Path) -> Path:
     problems = tmp / "problems.jsonl"
-    if not problems.exists():
-        with open(problems, "w") as f:
-            for i in range(N):
-                q = f"Ann has {i} pens and gets {i + 2} more. How many pens now? (#{i})"
-                f.write(json.dumps({"id": f"p{i}", "question": q, "answer": str(2 * i + 2)}))
-                f.write("\n")
-    return problems
+    return problems if problems.exists() else apples_problems(problems, 0, N)
 
 
 def write_recipe(tmp: Path, url: str, name: str, workers: int, concurrency: int = 8) -> Path:
-    problems = write_problems(tmp)
-    path = tmp / f"{name}.toml"
-    path.write_text(
-        f"""
-name = "{name}"
-runs_dir = {json.dumps(str(tmp / "runs"))}
-[source]
-type = "file"
-path = {json.dumps(str(problems))}
-id_field = "id"
-[teacher]
-type = "openai"
-model = "m"
-base_url = "{url}"
-concurrency = {concurrency}
-backoff_base_s = 0.01
-[sampling]
-temperature = 0.7
-max_tokens = 100
-[budget]
-samples = 3
-[run]
-shard_rows = 10
-flush_seconds = 0.2
-workers = {workers}
-"""
+    return server_recipe(
+        tmp / f"{name}.toml",
+        base_url=url,
+        problems=write_problems(tmp),
+        name=name,
+        teacher={"model": "m", "concurrency": concurrency, "backoff_base_s": 0.01},
+        sampling={"temperature": 0.7, "max_tokens": 100},
+        budget={"samples": 3},
+        run={"shard_rows": 10, "flush_seconds": 0.2, "workers": workers},
     )
-    return path
 
 
 def content(tmp: Path, name: str) -> list[tuple[object, ...]]:

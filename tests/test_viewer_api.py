@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest_server import start_test_server
+from conftest_server import apples_problems, server_recipe, start_test_server
 from tracemint import stages
 from tracemint.config import SelectConfig, load_recipe
 from tracemint.errors import RunError
@@ -64,34 +64,17 @@ def _handmade_records() -> list[dict[str, Any]]:
 
 def build_run(tmp: Path) -> Path:
     """A real run directory under ``tmp``; its first shard holds the hand-written problem."""
-    problems = tmp / "problems.jsonl"
-    with open(problems, "w") as f:
-        for i in range(N_PROBLEMS):
-            q = f"Tom has {i} apples and buys {i + 3} more. How many apples does he have now?"
-            f.write(json.dumps({"id": f"q{i}", "question": q, "answer": str(2 * i + 3)}) + "\n")
+    problems = apples_problems(tmp / "problems.jsonl", 0, N_PROBLEMS)
     with start_test_server(answers=problems, accuracy=0.5) as (url, _stats):
-        recipe = tmp / "recipe.toml"
-        recipe.write_text(
-            f"""
-name = "view"
-runs_dir = {json.dumps(str(tmp / "runs"))}
-[source]
-type = "file"
-path = {json.dumps(str(problems))}
-id_field = "id"
-[teacher]
-type = "openai"
-model = "test-model"
-base_url = {json.dumps(url)}
-concurrency = 8
-[sampling]
-temperature = 0.7
-max_tokens = 200
-[budget]
-samples = {SAMPLES}
-[run]
-shard_rows = 12
-"""
+        recipe = server_recipe(
+            tmp / "recipe.toml",
+            base_url=url,
+            problems=problems,
+            name="view",
+            teacher={"concurrency": 8},
+            sampling={"temperature": 0.7, "max_tokens": 200},
+            budget={"samples": SAMPLES},
+            run={"shard_rows": 12},
         )
         LocalRunner(load_recipe(recipe), progress=False).run()
     store = RunStore(tmp / "runs" / "view")
