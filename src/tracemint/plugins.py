@@ -14,6 +14,7 @@ _BUILTIN_TEACHERS = {
     "openai": "tracemint.teachers.openai",
     "embedded": "tracemint.teachers.embedded",
     "local": "tracemint.teachers.local",
+    "noisy_gold": "tracemint.teachers.noisy_gold",
 }
 _BUILTIN_SOURCES = {
     "file": "tracemint.sources.files",

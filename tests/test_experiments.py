@@ -1,0 +1,73 @@
+"""The experiment suite's code path at toy size: every condition minted through
+``tracemint run``, trained with ``tracemint train`` and scored by ``tracemint eval``, and the
+eval's verdicts agree with ``tracemint verify`` on the same outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+@pytest.fixture
+def experiments() -> Iterator[None]:
+    sys.path.insert(0, str(EXPERIMENTS))
+    import common
+
+    # one process: torch and TRL are imported once, not once per command
+    common.INPROCESS = True
+    try:
+        yield
+    finally:
+        common.INPROCESS = False
+        sys.path.remove(str(EXPERIMENTS))
+
+
+def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) -> None:
+    import agreement
+    import common
+    import rationales
+
+    argv = ["--family", "modular", "--seeds", "1", "--n-train", "12", "--n-eval", "3"]
+    argv += ["--steps", "2", "--batch-size", "4", "--max-new-tokens", "12", "--d-model", "32"]
+    argv += ["--name", "toy", "--results-dir", str(tmp_path / "results")]
+    argv += ["--work-dir", str(tmp_path / "work"), "--label", "test"]
+    rationales.run(rationales.parse_args(argv))
+
+    result = json.loads((tmp_path / "results" / "toy.json").read_text())
+    assert (tmp_path / "results" / "toy.png").stat().st_size > 0
+    names = [c.name for c in common.CONDITIONS]
+    assert list(result["conditions"]) == names
+    setup = result["setup"]
+    assert setup["noise"] == 0.3 and setup["steps"] == 2 and setup["n_train"] == 12
+    assert result["student"]["params"] > 0 and result["student"]["vocab"] > 0
+    assert result["wall_seconds"] > 0 and result["load"]["before"]
+    for name, summary in result["conditions"].items():
+        for split in ("id", "ood"):
+            s = summary[split]
+            assert s["n"] == 1 and 0.0 <= s["mean"] <= 1.0 and s["std"] == 0.0, name
+    runs = {r["condition"]: r for r in result["runs"]}
+    assert all(r["n_id"] == 3 and r["n_ood"] == 3 for r in runs.values())
+    assert all(r["train_rows"] > 0 for r in runs.values())
+
+    # what verification let through, from the mints' own traces
+    gold, noisy = runs["gold"]["mint"], runs["noisy"]["mint"]
+    assert gold["traces"] == noisy["traces"] == 24  # 12 problems x 2 samples
+    assert gold["answer_wrong"] == gold["step_wrong"] == 0
+    assert noisy["step_wrong"] > 0
+    rows = {n: runs[n]["train_rows"] for n in names}
+    assert rows["noisy"] == 24 == rows["gold"] == rows["answer_only"]
+    assert rows["noisy"] - rows["noisy_answer"] == noisy["answer_wrong"]
+    assert rows["noisy_steps"] == noisy["traces"] - noisy["step_wrong"]
+    assert rows["noisy_steps_prefixes"] == rows["noisy_steps"] + noisy["sft_partial_rows"]
+
+    # eval verdicts == `tracemint verify` verdicts on the same completions
+    check = agreement.agreement(Path(runs["gold"]["eval_run"]), tmp_path / "agreement")
+    assert check["outputs"] == 6
+    assert check["same_correct"] == check["outputs"], check["differ"]
+    assert check["same_answer"] == check["outputs"]
