@@ -8,6 +8,7 @@ small (2 logical CPUs, 100-256 MB object stores): the machine is shared.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +39,13 @@ from tracemint.store import RunStore  # noqa: E402
 from tracemint.teachers.base import Completion, GenerationRequest  # noqa: E402
 
 # Ray Data sets deprecated fields of its own DataContext on first use.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
+# Ray's own deprecations, and the HTTP sessions Ray's driver-side code leaves to the garbage
+# collector (an in-process ray.init; tracemint's teachers close theirs, test_teacher_* check).
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),
+    pytest.mark.filterwarnings("ignore:Unclosed client session:ResourceWarning"),
+    pytest.mark.filterwarnings("ignore:Unclosed connector:ResourceWarning"),
+]
 
 # What differs between two runs of the same recipe without changing a trace: when and how
 # fast a call came back, and whether this run's cache already had it.
@@ -106,6 +114,10 @@ def private_ray() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+        # collect what Ray left behind here, not in some later module's test
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
         if old is None:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
