@@ -84,7 +84,7 @@ class LocalRunner:
         strategy = load_strategy(self.recipe.strategy.name, self.recipe.strategy.template_dir)
         source = open_source(self.recipe)
         # Worker processes (if any) start now: their imports overlap this process's checks.
-        pool = self._spawn_pool()
+        pool = self._spawn_pool(teacher)
         try:
             await confirm_prefill_if_needed(self.recipe, teacher)
             done = self._prepare()
@@ -96,7 +96,12 @@ class LocalRunner:
         store = self.store
         begin_manifest(store, self.recipe, teacher)
         cache = CallCache(store.cache_path)
-        ctx = mint_context(self.recipe, teacher, strategy, cache)
+        # with workers, this process mints nothing: no sandbox (a zygote process) for it
+        ctx = (
+            mint_context(self.recipe, teacher, strategy, cache)
+            if pool is None
+            else MintContext(self.recipe, teacher, strategy, cache)
+        )
         session = new_session(self.recipe, teacher, strategy, resumed=bool(done))
         self.stats.skipped = len(done)
         error: BaseException | None = None
@@ -129,7 +134,7 @@ class LocalRunner:
             write_final_manifest(store, self.recipe, teacher, session, self.stats, error)
         return store.read_manifest()
 
-    def _spawn_pool(self) -> WorkerPool | None:
+    def _spawn_pool(self, teacher: Teacher) -> WorkerPool | None:
         """``[run] workers`` > 1: worker processes mint, this one reads, writes and reports."""
         n = self.recipe.run.workers
         if n < 2:
@@ -139,7 +144,8 @@ class LocalRunner:
                 "run.workers > 1 builds the teacher in each worker from the recipe; it cannot "
                 "share a teacher object passed to LocalRunner: set run.workers = 1"
             )
-        pool = WorkerPool(self.recipe, self.store.cache_path, n)
+        concurrency = getattr(getattr(teacher, "config", None), "concurrency", None)
+        pool = WorkerPool(self.recipe, self.store.cache_path, n, concurrency)
         pool.spawn()
         return pool
 

@@ -56,12 +56,16 @@ def concurrency_shares(total: int, workers: int) -> list[int]:
 class WorkerPool:
     """N worker processes minting problems for one run (see the module docstring)."""
 
-    def __init__(self, recipe: Recipe, cache_path: Path, workers: int) -> None:
+    def __init__(
+        self, recipe: Recipe, cache_path: Path, workers: int, concurrency: int | None
+    ) -> None:
+        """``concurrency``: the teacher's limit, split over the workers (None: it has none)."""
         if workers < 2:
             raise ValueError("a worker pool needs at least 2 workers")
         self.recipe = recipe
         self.cache_path = cache_path
         self.workers = workers
+        self.concurrency = concurrency
         self._procs: list[_Proc] = []
         self._next_token = 0
         self._flush_scheduled = False
@@ -71,8 +75,7 @@ class WorkerPool:
         """Start the worker processes; they import and build their teachers meanwhile. Call
         from the running loop. Nothing touches the run directory until the first problem."""
         self._loop = asyncio.get_running_loop()
-        total = int(self.recipe.teacher.options().get("concurrency") or 64)
-        shares = concurrency_shares(total, self.workers)
+        shares = concurrency_shares(self.concurrency or self.workers, self.workers)
         env = dict(os.environ)
         # the workers must import this very package, also when it runs from a source tree
         src = str(Path(__file__).resolve().parent.parent.parent)
