@@ -18,7 +18,7 @@ import pytest
 
 from conftest_server import apples_problems, server_recipe, start_test_server
 from tracemint.config import load_recipe
-from tracemint.errors import RunError
+from tracemint.errors import RunError, TeacherError, portable_error
 from tracemint.runner.local import LocalRunner
 from tracemint.runner.pool import concurrency_shares
 from tracemint.store import RunStore
@@ -124,3 +124,24 @@ def _ppid(proc_dir: Path) -> int:
         return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
         return -1
+
+
+def test_a_worker_error_reaches_the_parent_as_the_same_exception(tmp_path: Path) -> None:
+    with start_test_server(models="m", require_key="sk-test") as (url, _):
+        recipe = load_recipe(write_recipe(tmp_path, url, "auth", 2))
+        with pytest.raises(TeacherError, match="credentials"):
+            LocalRunner(recipe, progress=False).run()
+
+
+class _KeywordOnly(Exception):
+    def __init__(self, *, detail: str) -> None:
+        super().__init__(detail)
+
+
+def test_portable_error_keeps_what_pickles_and_names_the_rest() -> None:
+    err = TeacherError("teacher at x refused the credentials")
+    again = portable_error(err, "worker 0")
+    assert type(again) is TeacherError and str(again) == str(err)
+    wrapped = portable_error(_KeywordOnly(detail="boom"), "worker 1")
+    assert isinstance(wrapped, RunError)
+    assert "worker 1" in str(wrapped) and "_KeywordOnly" in str(wrapped) and "boom" in str(wrapped)

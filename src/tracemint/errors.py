@@ -74,3 +74,19 @@ def missing(extra: str, package: str) -> MissingDependencyError:
     return MissingDependencyError(
         f"{package} is needed for this feature: pip install 'tracemint[{extra}]'"
     )
+
+
+def portable_error(exc: BaseException, where: str) -> BaseException:
+    """``exc`` as something another process can unpickle and raise again (a worker process,
+    a Ray actor): itself when it survives a pickle round trip, else a ``RunError`` that names
+    ``where`` and keeps the original type and text (a constructor with required keywords
+    does not survive)."""
+    import pickle
+
+    try:
+        again = pickle.loads(pickle.dumps(exc))
+        if isinstance(again, BaseException):
+            return again
+    except Exception:
+        pass
+    return RunError(f"{where}: {type(exc).__name__}: {exc}")

@@ -31,7 +31,7 @@ import pyarrow as pa
 from tracemint.cache import CallCache
 from tracemint.config import Recipe
 from tracemint.curate.pipeline import ProblemFilter
-from tracemint.errors import RunError, missing
+from tracemint.errors import RunError, missing, portable_error
 from tracemint.records import Record
 from tracemint.runner.common import (
     RunStats,
@@ -76,17 +76,6 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         else:
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
-
-
-def _pack_error(exc: BaseException) -> bytes:
-    """An exception as bytes the driver can raise again; one that does not survive pickling
-    (a constructor with required keywords) becomes a RunError with its text."""
-    try:
-        blob = pickle.dumps(exc)
-        pickle.loads(blob)
-        return blob
-    except Exception:
-        return pickle.dumps(RunError(f"{type(exc).__name__}: {exc}"))
 
 
 def host_cache_path(cache_path: Path, driver_host: str) -> Path:
@@ -137,7 +126,7 @@ class MintActor:
         for result in results:
             if isinstance(result, BaseException):
                 traces.append(None)
-                errors.append(_pack_error(result))
+                errors.append(pickle.dumps(portable_error(result, "ray actor")))
             else:
                 traces.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
                 errors.append(None)

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tracemint.errors import RunError, TracemintError
+from tracemint.errors import portable_error
 
 _HEADER = struct.Struct("!Q")
 
@@ -85,19 +85,6 @@ class BlockingChannel:
                 raise EOFError
             self._ready.extend(self._reader.feed(chunk))
         return self._ready.pop(0)
-
-
-def portable_error(exc: BaseException, where: str) -> BaseException:
-    """An exception the parent can unpickle: a tracemint error as is when it round-trips,
-    anything else as a ``RunError`` naming the worker and the original type."""
-    if isinstance(exc, TracemintError):
-        try:
-            again = pickle.loads(pickle.dumps(exc))
-            if isinstance(again, BaseException):
-                return again
-        except Exception:
-            pass
-    return RunError(f"{where}: {type(exc).__name__}: {exc}")
 
 
 def teacher_with_concurrency(recipe: Any, share: int) -> Any:
