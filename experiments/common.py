@@ -216,8 +216,11 @@ def mint(setup: Setup, mint_name: str, seed: int, train_file: Path, work: Path) 
             "export": {"formats": ["sft", "sft_partial"], "file_types": ["jsonl"]},
         },
     )
-    tracemint(["run", str(recipe), "--no-progress"], log=work / "logs" / f"{name}.log")
-    return work / "mints" / name
+    run_dir = work / "mints" / name
+    # a mint that an interrupted experiment left half done continues from its cache
+    again = ["--resume"] if (run_dir / "manifest.json").exists() else []
+    tracemint(["run", str(recipe), "--no-progress", *again], log=work / "logs" / f"{name}.log")
+    return run_dir
 
 
 def mint_stats(run_dir: Path) -> dict[str, Any]:

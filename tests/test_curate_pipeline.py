@@ -131,8 +131,8 @@ def test_report_shows_curation_and_dataset_analytics(tmp_path: Path) -> None:
         "over budget",
         "<h2>By source</h2>",
         "distinct-2",
-        'alt="Difficulty"',
-        'alt="Lengths"',
+        '<figure data-plot="Difficulty">',
+        '<figure data-plot="Lengths">',
     ):
         assert needle in page, needle
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pytest
 
 import scripted
 from test_runner import recipe, run
 from tracemint.errors import RunError
 from tracemint.export import export_run
-from tracemint.report import build_report, report_stats
+from tracemint.report import build_report, report_stats, svg
 from tracemint.store import RunStore
 
 
@@ -81,10 +85,38 @@ def test_report_has_numbers_and_plots(run_dir: Path) -> None:
     assert "accuracy (correct / graded)" in page and "0.500" in page
     # verdicts, agreement, length; difficulty and accepted lengths from the analytics
     alts = ("Verdicts", "Agreement", "Length", "Difficulty", "Lengths")
-    assert all(f'alt="{a}"' in page for a in alts)
-    assert page.count("data:image/png;base64,") == len(alts)
+    assert all(f'<figure data-plot="{a}">' in page for a in alts)
+    assert page.count("<svg ") == len(alts) + 1  # "Lengths" has two panels
     assert "cost" not in page  # no prices given, no made-up money
     assert "wrong" in page  # the drop-reason table
+
+
+def test_report_does_not_import_matplotlib(run_dir: Path) -> None:
+    """The run report is built after every run: it must not pay matplotlib's import."""
+    code = (
+        "import sys; from tracemint.report import build_report; "
+        f"build_report({str(run_dir)!r}); print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_svg_histogram_counts_like_numpy() -> None:
+    """Bin counts (in each bar's tooltip) match numpy's, right edge closed in the last bin."""
+    values = [0.0, 0.1, 0.1, 0.25, 0.5, 0.99, 1.0, 1.0, 1.2, -0.1]
+    edges = [i / 4 for i in range(5)]
+    page = svg.histogram(values, bins=edges, title="t")
+    counts, _ = np.histogram(values, bins=edges)
+    shown = [int(m) for m in re.findall(r"<title>[^<]*: (\d+)</title>", page)]
+    assert shown == [int(c) for c in counts if c]
+    assert page.startswith("<svg ") and page.endswith("</svg>")
+    assert svg.histogram([], bins=10, title="empty").count("<rect") == 0
+
+
+def test_svg_escapes_labels() -> None:
+    page = svg.bars(["<b>", "a&b"], [1, 2], title='say "hi" <now>')
+    assert "<b>" not in page and "&lt;b&gt;" in page and "a&amp;b" in page
+    assert "&quot;hi&quot;" in page
 
 
 def test_report_shows_wrong_steps_behind_right_answers(
@@ -98,4 +130,4 @@ def test_report_shows_wrong_steps_behind_right_answers(
     run(recipe(tmp_path, addition_problems), teacher=scripted.ScriptedTeacher(script=sloppy))
     page = build_report(tmp_path / "runs" / "t").read_text()
     assert "right answers with a wrong step</th><td>0.250" in page  # 1 of 4 samples each
-    assert 'alt="First error"' in page
+    assert '<figure data-plot="First error">' in page

@@ -253,7 +253,7 @@ def test_probes_in_the_recipe_and_on_an_existing_run(tmp_path: Path) -> None:
                 assert m["counts"]["accepted"] == 0
                 assert set(m["counts"]["drop_reasons"]) == {"early_aoc below 0.2"}
     page = build_report(tmp_path / "faithful" / "runs" / "srv").read_text()
-    assert "early answering: mean AOC" in page and 'alt="Faithfulness"' in page
+    assert "early answering: mean AOC" in page and '<figure data-plot="Faithfulness">' in page
 
     # `tracemint probe` adds columns to a run made without probes
     with start_test_server(answers=problems, accuracy=0.5, reasoning_mode="faithful") as (

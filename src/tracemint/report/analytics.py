@@ -15,6 +15,7 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
+from tracemint.report import svg
 from tracemint.store import RunStore
 
 MAX_DIVERSITY_TEXTS = 5000
@@ -113,31 +114,38 @@ def analytics_html(a: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def analytics_plots(a: dict[str, Any], png: Any) -> dict[str, str]:
-    """Difficulty histogram and length distributions; ``png`` turns a figure into base64."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def analytics_plots(a: dict[str, Any]) -> dict[str, str]:
+    """Difficulty histogram and length distributions, as inline SVG figures."""
     plots: dict[str, str] = {}
     if a["pass_rates"]:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.hist(a["pass_rates"], bins=[i / 10 for i in range(11)], color="#ef6c00")
-        ax.set_title("Difficulty: teacher pass rate per problem")
-        ax.set_xlabel("share of graded samples correct (low = hard)")
-        ax.set_ylabel("problems")
-        plots["Difficulty"] = png(fig)
-        plt.close(fig)
+        plots["Difficulty"] = svg.figure(
+            "Difficulty",
+            svg.histogram(
+                a["pass_rates"],
+                bins=[i / 10 for i in range(11)],
+                title="Difficulty: teacher pass rate per problem",
+                xlabel="share of graded samples correct (low = hard)",
+                ylabel="problems",
+                color="#ef6c00",
+            ),
+        )
     if a["rationale_words"]:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
-        ax1.hist(a["rationale_words"], bins=30, color="#00838f")
-        ax1.set_title("Accepted rationale length")
-        ax1.set_xlabel("words")
-        counts = Counter(min(c, 40) for c in a["answer_chars"])
-        ax2.bar(list(counts), list(counts.values()), color="#5d4037")
-        ax2.set_title("Accepted answer length")
-        ax2.set_xlabel("characters (40 = 40 or more)")
-        plots["Lengths"] = png(fig)
-        plt.close(fig)
+        counts = sorted(Counter(min(c, 40) for c in a["answer_chars"]).items())
+        plots["Lengths"] = svg.figure(
+            "Lengths",
+            svg.histogram(
+                a["rationale_words"],
+                bins=30,
+                title="Accepted rationale length",
+                xlabel="words",
+                color="#00838f",
+            ),
+            svg.bars(
+                [str(k) for k, _ in counts],
+                [v for _, v in counts],
+                title="Accepted answer length",
+                xlabel="characters (40 = 40 or more)",
+                colors="#5d4037",
+            ),
+        )
     return plots

@@ -1,15 +1,14 @@
 """Build ``runs/NAME/report.html``: numbers people read, plots people look at.
 
 The report is recomputed from the shards (not from counters kept during the run), so it is
-true for resumed and re-verified runs alike. Plots are PNGs inlined as base64: one file to
-mail or open from a laptop, no server, no JavaScript.
+true for resumed and re-verified runs alike. Plots are inline SVG (``report/svg.py``): one
+file to mail or open from a laptop, no server, no JavaScript, and no matplotlib import at the
+end of every run.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from tracemint.report import svg
 from tracemint.report.analytics import analytics_html, analytics_plots, dataset_analytics
 from tracemint.store import RunStore, atomic_write_bytes
 
@@ -144,67 +144,77 @@ def _faith_rows(f: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def _plots(s: dict[str, Any]) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plots = {}
-    fig, ax = plt.subplots(figsize=(5, 3))
+    """The run's charts as inline SVG figures (``report/svg.py``: no matplotlib on this path)."""
+    tenths = [i / 10 for i in range(11)]
     names = ["correct", "wrong", "unverifiable"]
-    ax.bar(names, [s["verdicts"].get(n, 0) for n in names], color=["#2e7d32", "#c62828", "#9e9e9e"])
-    ax.set_title("Verdicts")
-    ax.set_ylabel("traces")
-    plots["Verdicts"] = _png(fig)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist(s["agreements"] or [0], bins=[i / 10 for i in range(11)], color="#1565c0")
-    ax.set_title("Self-consistency agreement per problem")
-    ax.set_xlabel("share of samples giving the majority answer")
-    ax.set_ylabel("problems")
-    plots["Agreement"] = _png(fig)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist([x or 0 for x in s["completion_tokens_list"]] or [0], bins=30, color="#6a1b9a")
-    ax.set_title("Rationale length")
-    ax.set_xlabel("completion tokens")
-    ax.set_ylabel("traces")
-    plots["Length"] = _png(fig)
-    plt.close(fig)
-
+    plots = {
+        "Verdicts": svg.figure(
+            "Verdicts",
+            svg.bars(
+                names,
+                [s["verdicts"].get(n, 0) for n in names],
+                title="Verdicts",
+                ylabel="traces",
+                colors=["#2e7d32", "#c62828", "#9e9e9e"],
+            ),
+        ),
+        "Agreement": svg.figure(
+            "Agreement",
+            svg.histogram(
+                s["agreements"],
+                bins=tenths,
+                title="Self-consistency agreement per problem",
+                xlabel="share of samples giving the majority answer",
+                ylabel="problems",
+            ),
+        ),
+        "Length": svg.figure(
+            "Length",
+            svg.histogram(
+                [x or 0 for x in s["completion_tokens_list"]],
+                bins=30,
+                title="Rationale length",
+                xlabel="completion tokens",
+                ylabel="traces",
+                color="#6a1b9a",
+            ),
+        ),
+    }
     faith = s["faithfulness"]
     if faith.get("early_aoc"):
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
-        if faith.get("early_mean_curve"):
-            xs, ys = zip(*faith["early_mean_curve"], strict=True)
-            ax1.plot(xs, ys, marker="o", color="#1565c0")
-        ax1.set_ylim(0, 1.05)
-        ax1.set_title("Early answering (Lanham et al.)")
-        ax1.set_xlabel("share of the rationale kept")
-        ax1.set_ylabel("same answer as with all of it")
-        ax2.hist(faith["early_aoc"], bins=[i / 10 for i in range(11)], color="#6a1b9a")
-        ax2.set_title("Area over the curve per trace")
-        ax2.set_xlabel("AOC (high: the answer depends on the reasoning)")
-        plots["Faithfulness"] = _png(fig)
-        plt.close(fig)
-
+        curve = faith.get("early_mean_curve") or []
+        xs, ys = [x for x, _ in curve], [y for _, y in curve]
+        plots["Faithfulness"] = svg.figure(
+            "Faithfulness",
+            svg.line(
+                xs,
+                ys,
+                title="Early answering (Lanham et al.)",
+                xlabel="share of the rationale kept",
+                ylabel="same answer as with all of it",
+                ymax=1.0,
+            ),
+            svg.histogram(
+                faith["early_aoc"],
+                bins=tenths,
+                title="Area over the curve per trace",
+                xlabel="AOC (high: the answer depends on the reasoning)",
+                color="#6a1b9a",
+            ),
+        )
     if s["first_error_positions"]:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.hist(s["first_error_positions"], bins=[i / 10 for i in range(11)], color="#c62828")
-        ax.set_title("Where the first wrong step falls")
-        ax.set_xlabel("position in the rationale (0 = first step)")
-        ax.set_ylabel("traces")
-        plots["First error"] = _png(fig)
-        plt.close(fig)
+        plots["First error"] = svg.figure(
+            "First error",
+            svg.histogram(
+                s["first_error_positions"],
+                bins=tenths,
+                title="Where the first wrong step falls",
+                xlabel="position in the rationale (0 = first step)",
+                ylabel="traces",
+                color="#c62828",
+            ),
+        )
     return plots
 
 
@@ -278,10 +288,7 @@ def build_report(run_dir: str | Path) -> Path:
         for x in manifest.get("sessions", [])
     )
     data = dataset_analytics(store)
-    imgs = "".join(
-        f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>'
-        for k, v in {**_plots(s), **analytics_plots(data, _png)}.items()
-    )
+    imgs = "".join({**_plots(s), **analytics_plots(data)}.values())
     teacher = html.escape(str(manifest.get("teacher")))
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>tracemint report: {html.escape(manifest["name"])}</title>
