@@ -61,7 +61,9 @@ class _Panel:
         self, title: str, xlabel: str, ylabel: str, x0: float, x1: float, y1: float
     ) -> None:
         self.x0, self.x1 = x0, (x1 if x1 > x0 else x0 + 1)
-        self.y1 = y1 if y1 > 0 else 1.0
+        y1 = y1 if y1 > 0 else 1.0
+        step = _nice_step(y1)
+        self.y1 = math.ceil(y1 / step - 1e-9) * step  # the top gridline at or above the max
         self.parts: list[str] = []
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
 
