@@ -58,7 +58,11 @@ def test_concurrency_shares_add_up() -> None:
     assert concurrency_shares(1, 2) == [1, 1]  # never 0: each worker can make progress
 
 
-def test_two_workers_mint_the_same_traces_as_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", ["fork", "exec"])
+def test_two_workers_mint_the_same_traces_as_one(
+    tmp_path: Path, start: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACEMINT_WORKER_START", start)
     answers = write_problems(tmp_path)
     with start_test_server(models="m", answers=answers, accuracy=0.6) as (url, stats):
         one = LocalRunner(load_recipe(write_recipe(tmp_path, url, "one", 1)), progress=False)
@@ -90,9 +94,12 @@ def test_a_dead_worker_stops_the_run_and_resume_finishes_it(tmp_path: Path) -> N
         workers = [
             int(p.parent.name)
             for p in Path("/proc").glob("[0-9]*/cmdline")
-            if b"tracemint.runner.worker" in _read(p) and _ppid(p.parent) == proc.pid
+            if _ppid(p.parent) == proc.pid
         ]
         assert len(workers) == 2
+        # a single-threaded CLI forks its workers (ready in ms, no second import)
+        names = sorted((Path(f"/proc/{w}/comm").read_text().strip()) for w in workers)
+        assert names == ["tracemint-w0", "tracemint-w1"]
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode != 0

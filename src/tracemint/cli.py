@@ -74,8 +74,6 @@ def run(
 ) -> None:
     """Mint traces: problems -> k rationales -> verify -> select -> export -> report."""
     from tracemint.config import load_recipe
-    from tracemint.export import export_run
-    from tracemint.report import build_report, terminal_summary
 
     r = load_recipe(recipe)
     if runner == "ray":
@@ -98,6 +96,10 @@ def run(
         from tracemint.errors import ConfigError
 
         raise ConfigError(f"--runner: unknown runner {runner!r}; known: local, ray")
+    # imported only now: what runs after minting must not delay the first LLM call
+    from tracemint.export import export_run
+    from tracemint.report import build_report, terminal_summary
+
     run_dir = r.run_dir()
     exported = export_run(
         run_dir,
