@@ -98,7 +98,8 @@ def run(
         raise ConfigError(f"--runner: unknown runner {runner!r}; known: local, ray")
     # imported only now: what runs after minting must not delay the first LLM call
     from tracemint.export import export_run
-    from tracemint.report import build_report, terminal_summary
+    from tracemint.report import build_report, report_stats, terminal_summary
+    from tracemint.store import RunStore
 
     run_dir = r.run_dir()
     exported = export_run(
@@ -108,8 +109,9 @@ def run(
         system_prompt=r.export.system_prompt,
         max_pairs_per_problem=r.export.max_pairs_per_problem,
     )
-    report = build_report(run_dir)
-    rows = terminal_summary(run_dir)
+    stats = report_stats(RunStore(run_dir))  # read once for the report and the summary
+    report = build_report(run_dir, stats)
+    rows = terminal_summary(run_dir, stats)
     last = manifest["sessions"][-1]
     rows += [
         ("new LLM calls", f"{last['new_calls']:,}"),

@@ -251,14 +251,15 @@ def _synthesis_section(store: RunStore) -> str:
     )
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write ``report.html`` for a run and return its path."""
+def build_report(run_dir: str | Path, stats: dict[str, Any] | None = None) -> Path:
+    """Write ``report.html`` for a run and return its path (``stats``: ``report_stats`` of
+    it, when the caller already has them)."""
     from tracemint.evaluate.report import eval_section
     from tracemint.train.plot import train_section
 
     store = RunStore(run_dir)
     manifest = store.read_manifest()
-    s = report_stats(store)
+    s = stats if stats is not None else report_stats(store)
     cost = _cost(manifest, s)
     headline = [
         ("problems", s["problems"]),
@@ -310,9 +311,11 @@ figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}</style>
     return store.report_path
 
 
-def terminal_summary(run_dir: str | Path) -> list[tuple[str, str]]:
+def terminal_summary(
+    run_dir: str | Path, stats: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
     """The few numbers worth printing after a run."""
-    s = report_stats(RunStore(run_dir))
+    s = stats if stats is not None else report_stats(RunStore(run_dir))
     return [
         ("problems", _fmt(s["problems"])),
         ("traces", _fmt(s["traces"])),
