@@ -12,8 +12,10 @@ run's start to its first call), peak client RSS, and CPU time per request on eac
 
 Modes: ``teacher`` drives ``OpenAITeacher.generate`` directly (the client's own ceiling);
 ``pipeline`` drives the whole ``tracemint run`` path (source, prompts, call cache, grader,
-shards) with one sample per problem: the number users get; ``pipeline-2w`` the same with
-``[run] workers = 2`` (two minting processes). To add a mode, write
+shards) with one sample per problem and the default recipe (``[run] workers = "auto"``: two
+minting processes from concurrency 128 on a 2+ core machine): the number users get;
+``pipeline-1w`` / ``pipeline-2w`` the same with 1 / 2 minting processes forced. To add a
+mode, write
 ``async def drive_x(base_url, n_requests, concurrency) -> int`` that
 returns the number of records produced and add it to ``MODES``.
 """
@@ -68,10 +70,13 @@ async def drive_teacher(base_url: str, n_requests: int, concurrency: int) -> int
     return len(completions)
 
 
-async def drive_pipeline(base_url: str, n_requests: int, concurrency: int, workers: int = 1) -> int:
+async def drive_pipeline(
+    base_url: str, n_requests: int, concurrency: int, workers: int | str = "auto"
+) -> int:
     """The whole ``tracemint run`` path: file source -> prompts -> teacher -> SQLite call
     cache -> grader -> selection -> Parquet shards; one sample per problem. Records = traces
-    in the shards. ``workers`` > 1: ``[run] workers`` (minting in that many processes)."""
+    in the shards. ``workers``: ``[run] workers`` (default "auto": 2 processes from
+    concurrency 128 on 2+ cores, else 1)."""
     import tempfile
 
     from tracemint.config import parse_recipe
@@ -106,6 +111,11 @@ async def drive_pipeline(base_url: str, n_requests: int, concurrency: int, worke
         return RunStore(Path(tmp) / "bench").read_traces(columns=["trace_id"]).num_rows
 
 
+async def drive_pipeline_1w(base_url: str, n_requests: int, concurrency: int) -> int:
+    """``pipeline`` with ``[run] workers = 1``: everything in one process."""
+    return await drive_pipeline(base_url, n_requests, concurrency, workers=1)
+
+
 async def drive_pipeline_2w(base_url: str, n_requests: int, concurrency: int) -> int:
     """``pipeline`` with ``[run] workers = 2``: the client's work spread over two processes."""
     return await drive_pipeline(base_url, n_requests, concurrency, workers=2)
@@ -114,6 +124,7 @@ async def drive_pipeline_2w(base_url: str, n_requests: int, concurrency: int) ->
 MODES: dict[str, DriveFn] = {
     "teacher": drive_teacher,
     "pipeline": drive_pipeline,
+    "pipeline-1w": drive_pipeline_1w,
     "pipeline-2w": drive_pipeline_2w,
 }
 
@@ -270,7 +281,9 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--mode", default="teacher,pipeline", help="comma-separated: " + ", ".join(MODES)
+        "--mode",
+        default="teacher,pipeline,pipeline-1w",
+        help="comma-separated: " + ", ".join(MODES),
     )
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--concurrency", default="64,256", help="comma-separated levels")

@@ -102,6 +102,7 @@ def tracemint_recipe(work: Path, prompts: Path, base_url: str, args: argparse.Na
     """A recipe sending the same request as the anchors: the bare question, one sample."""
     template = work / "plain.jinja"
     template.write_text("[user]\n{{ question }}\n")
+    workers = args.workers if args.workers.isdigit() else json.dumps(args.workers)
     recipe = work / "recipe.toml"
     recipe.write_text(
         f"""name = "bench"
@@ -132,7 +133,7 @@ samples = 1
 keep = "all"
 
 [run]
-workers = {args.workers}  # minting processes (runner/pool.py); the anchors pick their own
+workers = {workers}  # minting processes (runner/pool.py)
 
 [export]
 formats = []  # the anchors write one dataset; so does this (the Parquet shards)
@@ -378,9 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument(
         "--workers",
-        type=int,
-        default=2,
-        help="tracemint's [run] workers (minting processes); 1 = one process",
+        default="auto",
+        help="tracemint's [run] workers (minting processes): auto (the default: 2 at "
+        "concurrency 128+ on 2+ cores), or a number; 1 = one process",
     )
     p.add_argument("--only", default=",".join(SYSTEMS), help="comma-separated systems")
     p.add_argument("--no-resume", action="store_true", help="skip the kill-and-resume runs")

@@ -20,6 +20,7 @@ def test_minimal_recipe_gets_defaults() -> None:
     assert r.budget.samples == 4
     assert r.strategy.name == "cot"
     assert r.run_dir() == Path("runs/t")
+    assert r.run.workers == "auto"
 
 
 @pytest.mark.parametrize(
@@ -33,6 +34,8 @@ def test_minimal_recipe_gets_defaults() -> None:
         ({"source": {"type": "file"}}, "source.path: Field required"),
         ({"name": "has space"}, "name"),
         ({"select": {"keep": "best"}}, "select.keep"),
+        ({"run": {"workers": 0}}, "run.workers"),
+        ({"run": {"workers": "many"}}, "run.workers"),
     ],
 )
 def test_invalid_recipe_names_the_key(patch: dict, needle: str) -> None:

@@ -20,7 +20,7 @@ from conftest_server import apples_problems, server_recipe, start_test_server
 from tracemint.config import load_recipe
 from tracemint.errors import RunError, TeacherError, portable_error
 from tracemint.runner.local import LocalRunner
-from tracemint.runner.pool import concurrency_shares
+from tracemint.runner.pool import auto_workers, concurrency_shares
 from tracemint.store import RunStore
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
 
@@ -33,7 +33,7 @@ def write_problems(tmp: Path) -> Path:
     return problems if problems.exists() else apples_problems(problems, 0, N)
 
 
-def write_recipe(tmp: Path, url: str, name: str, workers: int, concurrency: int = 8) -> Path:
+def write_recipe(tmp: Path, url: str, name: str, workers: int | str, concurrency: int = 8) -> Path:
     return server_recipe(
         tmp / f"{name}.toml",
         base_url=url,
@@ -56,6 +56,35 @@ def test_concurrency_shares_add_up() -> None:
     assert concurrency_shares(256, 2) == [128, 128]
     assert concurrency_shares(7, 3) == [3, 2, 2]
     assert concurrency_shares(1, 2) == [1, 1]  # never 0: each worker can make progress
+
+
+def test_auto_workers_follows_concurrency_cores_and_start_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cores = len(os.sched_getaffinity(0))
+    # (forced: other tests' idle threads in this process would otherwise rule fork out)
+    monkeypatch.setenv("TRACEMINT_WORKER_START", "fork")
+    assert auto_workers(64) == 1 and auto_workers(None) == 1  # one process keeps up
+    assert auto_workers(256) == (2 if cores >= 2 else 1)
+    monkeypatch.setenv("TRACEMINT_WORKER_START", "exec")  # a slow start: not worth it
+    assert auto_workers(256) == 1
+
+
+@pytest.mark.parametrize(("concurrency", "expected"), [(8, 1), (128, 2)])
+def test_the_default_recipe_picks_the_workers_and_records_them(
+    tmp_path: Path, concurrency: int, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACEMINT_WORKER_START", "fork")
+    if expected == 2 and len(os.sched_getaffinity(0)) < 2:
+        expected = 1
+    write_problems(tmp_path)
+    with start_test_server(models="m") as (url, stats):
+        recipe = load_recipe(write_recipe(tmp_path, url, "auto", "auto", concurrency))
+        assert recipe.run.workers == "auto"
+        m = LocalRunner(recipe, progress=False).run()
+        assert stats()["ok"] == N * 3
+    assert m["sessions"][-1]["workers"] == expected
+    assert m["complete"] and len(content(tmp_path, "auto")) == N * 3
 
 
 @pytest.mark.parametrize("start", ["fork", "exec"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -153,8 +153,10 @@ class RunConfig(_Strict):
     shard_rows: int = Field(2000, gt=0)  # traces per Parquet shard
     flush_seconds: float = Field(10.0, gt=0)  # also flush a shard this often
     # processes that mint (runner/pool.py): >1 spreads the client's CPU work over cores when
-    # one process cannot keep a fast server busy; each gets 1/N of the teacher's concurrency
-    workers: int = Field(1, ge=1)
+    # one process cannot keep a fast server busy; each gets 1/N of the teacher's concurrency.
+    # "auto": 2 for a teacher allowed 128+ requests in flight on a machine with 2+ cores where
+    # workers start by fork (runner/pool.py: auto_workers), else 1
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
 
 
 class CurateConfig(_Strict):

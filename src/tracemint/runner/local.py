@@ -36,7 +36,7 @@ from tracemint.runner.common import (
 from tracemint.runner.loop import run as run_loop
 from tracemint.runner.manifest import begin_manifest, new_session, write_final_manifest
 from tracemint.runner.mint import MintContext, mint_context, mint_problem
-from tracemint.runner.pool import WorkerPool
+from tracemint.runner.pool import WorkerPool, auto_workers
 from tracemint.runner.progress import RunProgress
 from tracemint.sources.base import PrepareContext
 from tracemint.store import RunStore
@@ -103,6 +103,7 @@ class LocalRunner:
             else MintContext(self.recipe, teacher, strategy, cache)
         )
         session = new_session(self.recipe, teacher, strategy, resumed=bool(done))
+        session["workers"] = pool.workers if pool is not None else 1  # what "auto" chose
         self.stats.skipped = len(done)
         error: BaseException | None = None
         try:
@@ -136,7 +137,11 @@ class LocalRunner:
 
     def _spawn_pool(self, teacher: Teacher) -> WorkerPool | None:
         """``[run] workers`` > 1: worker processes mint, this one reads, writes and reports."""
+        concurrency = getattr(getattr(teacher, "config", None), "concurrency", None)
         n = self.recipe.run.workers
+        if n == "auto":
+            # a teacher object handed in cannot be rebuilt in a worker: one process then
+            n = 1 if self._teacher is not None else auto_workers(concurrency)
         if n < 2:
             return None
         if self._teacher is not None:
@@ -144,7 +149,6 @@ class LocalRunner:
                 "run.workers > 1 builds the teacher in each worker from the recipe; it cannot "
                 "share a teacher object passed to LocalRunner: set run.workers = 1"
             )
-        concurrency = getattr(getattr(teacher, "config", None), "concurrency", None)
         pool = WorkerPool(self.recipe, self.store.cache_path, n, concurrency)
         pool.spawn()
         return pool
