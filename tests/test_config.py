@@ -74,3 +74,23 @@ def test_probe_settings_are_validated_up_front() -> None:
         parse_recipe({**BASE, "probes": {"names": ["early"], "early": {"nope": 1}}})
     r = parse_recipe({**BASE, "probes": {"names": ["early"], "early": {"points": "steps"}}})
     assert r.probes.options() == {"early": {"points": "steps"}}
+
+
+def test_teacher_tuning_keys_stay_out_of_the_fingerprint() -> None:
+    """Retuning how fast a server is asked (concurrency, pacing, retries, more replicas)
+    must not make ``--resume`` redo a run; changing what is asked (model, server) must."""
+    from tracemint.runner.manifest import recipe_fingerprint
+
+    def fp(**teacher: object) -> str:
+        return recipe_fingerprint(
+            parse_recipe({**BASE, "teacher": {"type": "openai", "model": "m", **teacher}})
+        )
+
+    base = fp(base_url="http://a/v1")
+    assert base == fp(base_url="http://a/v1", concurrency=256, max_retries=2, timeout_s=5)
+    assert base == fp(base_url=["http://a/v1", "http://b/v1"], requests_per_minute=600)
+    assert base != fp(base_url="http://b/v1")
+    assert base != fp(base_url="http://a/v1", extra_body={"top_k": 20})
+    assert base != recipe_fingerprint(
+        parse_recipe({**BASE, "teacher": {"type": "openai", "model": "m2"}})
+    )

@@ -181,3 +181,26 @@ def test_portable_error_keeps_what_pickles_and_names_the_rest() -> None:
     wrapped = portable_error(_KeywordOnly(detail="boom"), "worker 1")
     assert isinstance(wrapped, RunError)
     assert "worker 1" in str(wrapped) and "_KeywordOnly" in str(wrapped) and "boom" in str(wrapped)
+
+
+def test_resume_after_retuning_the_teacher_keeps_the_traces(tmp_path: Path) -> None:
+    """A run killed at concurrency 4 and resumed at 8 (with 2 workers instead of 1) goes on
+    from its shards: tuning keys are not part of what the traces mean."""
+    write_problems(tmp_path)
+    with start_test_server(models="m") as (url, stats):
+        LocalRunner(
+            load_recipe(write_recipe(tmp_path, url, "tune", 1, concurrency=4)), progress=False
+        ).run()
+        shards = sorted(p.name for p in RunStore(tmp_path / "runs" / "tune").shards())
+        calls = stats()["ok"]
+        m = LocalRunner(
+            load_recipe(write_recipe(tmp_path, url, "tune", 2, concurrency=8)),
+            resume=True,
+            progress=False,
+        ).run()
+        assert stats()["ok"] == calls  # nothing asked again
+    assert sorted(p.name for p in RunStore(tmp_path / "runs" / "tune").shards()) == shards
+    last = m["sessions"][-1]
+    # resumed, not redone from the cache: no problem was minted again
+    assert last["resumed"] and last["new_calls"] == 0 and last["cached_calls"] == 0
+    assert m["complete"]

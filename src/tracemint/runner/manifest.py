@@ -37,7 +37,19 @@ def recipe_fingerprint(recipe: Recipe) -> str:
             "select",
         }
     )
+    d["teacher"] = _teacher_fingerprint(d["teacher"])
     return stable_hash(d)
+
+
+def _teacher_fingerprint(section: dict[str, Any]) -> dict[str, Any]:
+    """The teacher section less its tuning keys (``Teacher.tuning_keys``)."""
+    from tracemint.plugins import teacher_class
+
+    try:
+        cls = teacher_class(section.get("type", ""))
+    except Exception:  # an unknown type fails validation elsewhere, with a clear message
+        return section
+    return cls.fingerprint_config(section)
 
 
 def package_versions() -> dict[str, str]:

@@ -13,7 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from tracemint.registry import Registry
 
@@ -94,6 +94,15 @@ class Teacher(ABC):
 
     #: registry name, e.g. "openai"
     name: str = "teacher"
+    #: recipe keys that change how fast or how patiently it answers, not what it answers
+    #: (concurrency, pacing, timeouts, retries): kept out of the recipe fingerprint, so
+    #: retuning them and rerunning with ``--resume`` continues the run instead of redoing it
+    tuning_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def fingerprint_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The part of this teacher's recipe section that decides its outputs."""
+        return {k: v for k, v in config.items() if k not in cls.tuning_keys}
 
     @property
     @abstractmethod

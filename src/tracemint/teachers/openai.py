@@ -128,6 +128,19 @@ class OpenAITeacher(Teacher):
 
     name = "openai"
     config_class = OpenAITeacherConfig
+    tuning_keys = frozenset(
+        {
+            "api_key_env",
+            "concurrency",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "timeout_s",
+            "max_retries",
+            "backoff_base_s",
+            "backoff_max_s",
+            "endpoint_cooldown_s",
+        }
+    )
     #: AIMD additive step: +1 slot per this many successes after a 429 halved the limit
     AIMD_INCREASE_EVERY = 8
 
@@ -157,6 +170,15 @@ class OpenAITeacher(Teacher):
     @property
     def model(self) -> str:
         return self.config.model
+
+    @classmethod
+    def fingerprint_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Replicas listed after the first answer the same model: adding or removing them
+        keeps the run (the cache key holds the first URL, as ``identity`` does)."""
+        out = super().fingerprint_config(config)
+        if isinstance(out.get("base_url"), list) and out["base_url"]:
+            out["base_url"] = out["base_url"][0]
+        return out
 
     def identity(self) -> dict[str, Any]:
         ident: dict[str, Any] = {"teacher": self.name, "model": self.model, "base_url": self._base}
