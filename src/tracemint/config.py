@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tracemint.errors import ConfigError
 
@@ -156,7 +163,14 @@ class RunConfig(_Strict):
     # one process cannot keep a fast server busy; each gets 1/N of the teacher's concurrency.
     # "auto": 2 for a teacher allowed 128+ requests in flight on a machine with 2+ cores where
     # workers start by fork (runner/pool.py: auto_workers), else 1
-    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    workers: int | Literal["auto"] = "auto"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError('a number of processes (1, 2, ...) or "auto"')
 
 
 class CurateConfig(_Strict):
