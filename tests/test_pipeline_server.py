@@ -94,6 +94,10 @@ def _cached_fingerprints(cache_path: Path) -> set[str]:
     return out
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_until(recipe_path: Path, stats: Any, ok_calls: int) -> subprocess.Popen[str]:
     """Start `tracemint run` in a subprocess; return once the server has answered
     ``ok_calls`` requests (or the run ended), so the caller can interrupt it mid-run.
@@ -105,6 +109,9 @@ def _run_until(recipe_path: Path, stats: Any, ok_calls: int) -> subprocess.Popen
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell runs background jobs (`make test &`) with SIGINT ignored, and Python keeps
+        # an ignored SIGINT ignored: give the run the Ctrl-C a terminal user would have
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 60
     while stats()["ok"] < ok_calls and time.monotonic() < deadline and proc.poll() is None:
