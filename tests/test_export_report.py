@@ -131,3 +131,11 @@ def test_report_shows_wrong_steps_behind_right_answers(
     page = build_report(tmp_path / "runs" / "t").read_text()
     assert "right answers with a wrong step</th><td>0.250" in page  # 1 of 4 samples each
     assert '<figure data-plot="First error">' in page
+
+
+def test_svg_count_axes_tick_whole_numbers() -> None:
+    page = svg.histogram([1.0, 2.0, 2.0, 3.0], bins=3, title="t")
+    labels = re.findall(r'text-anchor="end">([^<]+)</text>', page)
+    assert labels and all(float(x).is_integer() for x in labels)
+    curve = svg.line([0, 0.5, 1], [0.2, 0.5, 0.9], title="c", ymax=1.0)
+    assert "0.2" in re.findall(r'text-anchor="end">([^<]+)</text>', curve)

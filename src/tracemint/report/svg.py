@@ -20,11 +20,12 @@ _W, _H = 400.0, 240.0  # one panel, in px
 _L, _R, _T, _B = 52.0, 12.0, 28.0, 44.0  # margins: left (y ticks), right, top (title), bottom
 
 
-def _nice_step(span: float, target: int = 5) -> float:
-    """A 1-2-5 step that cuts ``span`` into about ``target`` intervals."""
+def _nice_step(span: float, target: int = 5, least: float = 0.0) -> float:
+    """A 1-2-5 step that cuts ``span`` into about ``target`` intervals (at least ``least``:
+    1 on a count axis, where 0.5 traces means nothing)."""
     if span <= 0:
-        return 1.0
-    raw = span / target
+        return max(1.0, least)
+    raw = max(span / target, least)
     mag = 10 ** math.floor(math.log10(raw))
     for m in (1, 2, 5, 10):
         if raw <= m * mag:
@@ -32,8 +33,8 @@ def _nice_step(span: float, target: int = 5) -> float:
     return 10 * mag  # pragma: no cover - the loop always returns
 
 
-def _ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    step = _nice_step(hi - lo, target)
+def _ticks(lo: float, hi: float, target: int = 5, least: float = 0.0) -> list[float]:
+    step = _nice_step(hi - lo, target, least)
     first = math.ceil(lo / step - 1e-9) * step
     out, v = [], first
     while v <= hi + step * 1e-9:
@@ -58,11 +59,19 @@ class _Panel:
     """One set of axes: maps data coordinates to pixels and collects SVG elements."""
 
     def __init__(
-        self, title: str, xlabel: str, ylabel: str, x0: float, x1: float, y1: float
+        self,
+        title: str,
+        xlabel: str,
+        ylabel: str,
+        x0: float,
+        x1: float,
+        y1: float,
+        counts: bool = True,
     ) -> None:
         self.x0, self.x1 = x0, (x1 if x1 > x0 else x0 + 1)
+        self.least = 1.0 if counts else 0.0  # the y axis counts things: whole ticks only
         y1 = y1 if y1 > 0 else 1.0
-        step = _nice_step(y1)
+        step = _nice_step(y1, least=self.least)
         self.y1 = math.ceil(y1 / step - 1e-9) * step  # the top gridline at or above the max
         self.parts: list[str] = []
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
@@ -90,7 +99,7 @@ class _Panel:
             f'<text x="{_W / 2:.0f}" y="17" text-anchor="middle" font-size="13">'
             f"{_esc(self.title)}</text>",
         ]
-        for v in _ticks(0, self.y1):
+        for v in _ticks(0, self.y1, least=self.least):
             y = self.py(v)
             out.append(
                 f'<line x1="{_L:.0f}" x2="{_W - _R:.0f}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -198,7 +207,7 @@ def line(
 ) -> str:
     """A line with a dot on each point (curves: early answering by share kept)."""
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    panel = _Panel(title, xlabel, ylabel, x0, x1, ymax or max(ys, default=1.0))
+    panel = _Panel(title, xlabel, ylabel, x0, x1, ymax or max(ys, default=1.0), counts=False)
     pts = " ".join(f"{panel.px(x):.1f},{panel.py(y):.1f}" for x, y in zip(xs, ys, strict=True))
     if pts:
         panel.parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}"/>')
