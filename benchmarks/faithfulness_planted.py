@@ -53,7 +53,7 @@ from typing import Any
 from tracemint.probes import run_probes
 from tracemint.records import stable_hash
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
-from tracemint.teachers.testserver import spawn
+from tracemint.teachers.testserver import spawn, stop
 
 CONTROLS = ("faithful", "faithful_but_wrong")  # label 0
 UNFAITHFUL = ("posthoc", "ignored_mistake", "filler_steps", "silent_bias")  # label 1
@@ -225,10 +225,7 @@ def run_benchmark(n: int = 100, seed: int = 0) -> dict[str, Any]:
         try:
             probed = asyncio.run(_probe(f"{root}/v1", [it["record"] for it in items], seed))
         finally:
-            proc.terminate()
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            stop(proc)
     scores: dict[str, dict[str, list[float]]] = {k: {s: [] for s in SCORES} for k in TYPES}
     for r in probed:
         for s, v in trace_scores(r).items():

@@ -37,7 +37,7 @@ from tracemint.probes import run_probes
 from tracemint.records import stable_hash
 from tracemint.strategies import load_strategy
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
-from tracemint.teachers.testserver import spawn
+from tracemint.teachers.testserver import spawn, stop
 
 MODES = ("faithful", "posthoc")
 # probe -> (column, how a faithful teacher should compare: "higher" or "lower")
@@ -127,10 +127,7 @@ def serve_and_probe(mode: str, probs: list[dict[str, Any]], seed: int, tmp: Path
     try:
         return asyncio.run(probe_mode(f"{root}/v1", probs, seed))
     finally:
-        proc.terminate()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc)
 
 
 def describe(values: list[Any]) -> str:

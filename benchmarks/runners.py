@@ -78,7 +78,7 @@ def main() -> int:
 
     from tracemint.runner.local import LocalRunner
     from tracemint.runner.ray import RayRunner
-    from tracemint.teachers.testserver import spawn
+    from tracemint.teachers.testserver import spawn, stop
 
     tmp = Path(tempfile.mkdtemp(prefix="tm-bench-runners-"))
     problems = _problems(tmp / "problems.jsonl", args.problems)
@@ -121,8 +121,7 @@ def main() -> int:
             rows.append((name, wall, m["counts"]["traces"], note))
         ray.shutdown()
     finally:
-        server.terminate()
-        server.wait()
+        stop(server)
         shutil.rmtree(tmp, ignore_errors=True)
 
     ceiling = args.concurrency / args.latency

@@ -247,10 +247,9 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["startup_s"] = row["import_s"] + row["first_request_s"]
             rows.append(row)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
+        from tracemint.teachers.testserver import stop
+
+        stop(server)
     print(
         f"mode={args.mode} requests={args.requests} latency={args.latency}s "
         f"client_loop={'asyncio' if args.asyncio else 'tracemint default'} "

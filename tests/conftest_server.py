@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import tracemint
-from tracemint.teachers.testserver import spawn
+from tracemint.teachers.testserver import spawn, stop
 
 _SRC = str(Path(tracemint.__file__).resolve().parent.parent)
 
@@ -63,14 +62,7 @@ def start_test_server(**options: Any) -> Iterator[tuple[str, StatsFn]]:
     try:
         yield f"{root}/v1", lambda: fetch_json(f"{root}/stats")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc)
 
 
 def reset_server(base_url: str) -> None:

@@ -525,6 +525,20 @@ def spawn(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[Any, 
     return proc, line.removeprefix("listening on ")
 
 
+def stop(proc: Any) -> None:
+    """Stop a server that ``spawn`` started: SIGTERM, SIGKILL after 10 s, pipe closed."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         options, want_uvloop = parse_args(argv)
