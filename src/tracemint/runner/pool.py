@@ -224,13 +224,13 @@ class WorkerPool:
                 with contextlib.suppress(Exception):
                     stream.flush()
             # a Ctrl-C between fork and the child's SIG_IGN must wait for the parent
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
                 pid = os.fork()
                 if pid == 0:
                     _forked_worker(index, theirs.detach(), [mine, *(p.sock for p in self._procs)])
             finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # as the caller had it
             return _Forked(pid)
         env = dict(os.environ)
         # the workers must import this very package, also when it runs from a source tree
