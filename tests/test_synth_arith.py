@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracemint.synth.base import Family, Item, create_family, generate
+from tracemint.synth.base import Family, Item, clean_answer, create_family, generate
 from tracemint.verify.arithmetic import WRONG, check_steps
 
 CASES = [
@@ -173,3 +173,17 @@ def test_step_checker_agrees_with_gold(name: str) -> None:
             assert all(s.verdict != WRONG for s in trace.steps)
             checked += trace.n_checked
     assert checked > 200  # the claims are really checked, not skipped as unparseable
+
+
+def test_an_answer_inside_a_longer_token_of_the_question_is_no_echo() -> None:
+    """Found by the property test above (seed 135): "x = 3" is a substring of "= 3x + 9",
+    but not the question echoed; a whole-token part of the question still is."""
+    it = Item(
+        question="Solve for x: 12 + 10 + 5x - 6x + 2x = 3x + 9 + 7.",
+        answer="3",
+        rationale="",
+        data={"solution": "3"},
+    )
+    assert clean_answer("x = 3", it) == "x = 3"
+    assert clean_answer("2x = 3x + 9", it) is None
+    assert clean_answer("Solve for x", it) is None

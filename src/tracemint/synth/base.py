@@ -98,9 +98,17 @@ def clean_answer(answer: str | None, item: Item, *, max_len: int = 200) -> str |
     a = a.strip("$ \t\n").rstrip(".").strip().strip("\"'`").strip()
     if not a or len(a) > max_len or _HEDGE.search(a):
         return None
-    if len(a) > 3 and " ".join(a.lower().split()) in " ".join(item.question.lower().split()):
+    if len(a) > 3 and _echoes(a, item.question):
         return None
     return a
+
+
+def _echoes(answer: str, question: str) -> bool:
+    """``answer`` is a run of whole tokens of ``question`` (case and spacing ignored). Whole
+    tokens: "x = 3" is no echo of "... = 3x + 9", though it is a substring of it."""
+    a = " ".join(answer.lower().split())
+    q = " ".join(question.lower().split())
+    return re.search(rf"(?<!\w){re.escape(a)}(?!\w)", q) is not None
 
 
 def generate(family: Family, n: int, seed: int, *, max_tries: int | None = None) -> Iterator[Item]:
