@@ -3,7 +3,8 @@
 Hostile programs come in two flavours: as an LLM would write them (stopped by the import
 allow-list, which is only defence in depth), and with the allow-list opened or bypassed on
 purpose, so that the process-level boundary (rlimits, uid drop, namespaces) is what is
-tested. After every hostile test no process of a sandbox uid may survive.
+tested. After every hostile test no process of its sandboxes may survive (judged by the
+uids they used, so another run's sandboxes on the same machine do not count).
 """
 
 from __future__ import annotations
@@ -44,24 +45,100 @@ BYPASS = (
 )
 
 
-BENIGN_ZYGOTES: set[int] = set()  # the shared sandbox's idle workers are not leftovers
+def uid_and_parent(pid: int) -> tuple[int, int] | None:
+    """(real uid, parent pid) of a process from /proc, or None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(li.split(":", 1) for li in status.splitlines() if ":" in li)
+    return int(fields["Uid"].split()[0]), int(fields["PPid"])
 
 
-def sandbox_processes() -> list[int]:
-    """Processes whose real uid lies in the sandbox uid range (a /proc scan), except the
-    idle pre-forked workers of the long-lived sandbox that only runs benign programs."""
-    found = []
+def processes() -> dict[int, tuple[int, int]]:
+    """``pid -> (uid, ppid)`` of every process on the machine (one /proc scan)."""
+    found = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            fields = dict(li.split(":", 1) for li in status.splitlines() if ":" in li)
-            uid, ppid = int(fields["Uid"].split()[0]), int(fields["PPid"])
-            if UID_MIN <= uid < UID_MIN + UID_SPAN and ppid not in BENIGN_ZYGOTES:
-                found.append(int(entry))
+        if entry.isdigit() and (info := uid_and_parent(int(entry))) is not None:
+            found[int(entry)] = info
     return found
+
+
+def in_sandbox_range(uid: int) -> bool:
+    return UID_MIN <= uid < UID_MIN + UID_SPAN
+
+
+class SandboxWatch:
+    """Learns which uids *our* sandboxes gave their workers, to judge leftovers by them.
+
+    The machine is shared: another tracemint run (another user's, another test process)
+    has sandbox-uid processes of its own, so "no process of any sandbox uid" is not ours to
+    assert. Every worker gets a fresh random uid and is a descendant of its zygote while it
+    runs (the zygote is a child subreaper, so even a double-forked escapee is reparented to
+    it), so a /proc sampler that records the uids of our zygotes' descendants knows every
+    uid our programs ran as. Workers are pre-forked and wait idle for their program, so each
+    is seen. After the sandboxes close, no process of a recorded uid may remain.
+    """
+
+    def __init__(self, sandboxes: list[Sandbox]) -> None:
+        self.sandboxes = sandboxes
+        self.uids: set[int] = set()
+        self.zygotes: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.sample()
+
+    def sample(self) -> None:
+        self.zygotes |= {sb._proc.pid for sb in list(self.sandboxes) if sb._proc is not None}
+        table = processes()
+        for pid, (uid, _) in table.items():
+            if not in_sandbox_range(uid) or uid in self.uids:
+                continue
+            seen, ancestor = 0, pid
+            while ancestor > 1 and seen < 64:  # walk up to our zygote, or to init
+                if ancestor in self.zygotes:
+                    self.uids.add(uid)
+                    break
+                ancestor, seen = table.get(ancestor, (0, 0))[1], seen + 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def leftovers(self) -> list[int]:
+        """Our sandboxes' processes still alive: a recorded uid, or a zygote that is not gone."""
+        return sorted(
+            pid
+            for pid, (uid, _) in processes().items()
+            if uid in self.uids or (pid in self.zygotes and Path(f"/proc/{pid}").exists())
+        )
+
+
+def test_watch_learns_uids_only_from_its_own_sandboxes() -> None:
+    """The judge of the leftover check: it must see our workers and nobody else's."""
+    with Sandbox(SandboxConfig(**FAST)) as ours, Sandbox(SandboxConfig(**FAST)) as theirs:
+        if not ours.protections.get("setuid"):
+            pytest.skip(f"workers keep the caller's uid without root: {ours.protections}")
+        watch = SandboxWatch([ours])
+        try:
+            assert ours.run(fn("return 1")).value == "1"
+            assert theirs.run(fn("return 2")).value == "2"
+            watch.sample()
+        finally:
+            watch.stop()
+        assert theirs._proc is not None
+        their_uids = {
+            uid
+            for pid, (uid, ppid) in processes().items()
+            if ppid == theirs._proc.pid and in_sandbox_range(uid)
+        }
+        assert watch.uids and their_uids and not (watch.uids & their_uids)
+        assert watch.leftovers()  # our idle workers are alive until the sandbox closes
+    watch.sample()
 
 
 @pytest.fixture(scope="module")
@@ -69,27 +146,29 @@ def sandbox() -> Iterator[Sandbox]:
     """Shared by the tests of *benign* programs (starting a sandbox costs ~0.3 s)."""
     with Sandbox(SandboxConfig(**FAST)) as sb:
         assert sb._proc is not None
-        BENIGN_ZYGOTES.add(sb._proc.pid)
         yield sb
 
 
 @pytest.fixture
 def hostile() -> Iterator[Callable[..., Sandbox]]:
     """A factory of sandboxes that are closed after the test, which then fails if any
-    process of a sandbox uid is still alive (idle pre-forked workers included)."""
+    process of theirs is still alive (idle pre-forked workers and escapees included)."""
     made: list[Sandbox] = []
+    watch = SandboxWatch(made)
 
     def make(config: SandboxConfig | None = None) -> Sandbox:
         made.append(Sandbox(config or HOSTILE))
         return made[-1]
 
     yield make
+    watch.sample()
     for sb in made:
         sb.close()
+    watch.stop()
     deadline = time.monotonic() + 2
-    while sandbox_processes() and time.monotonic() < deadline:
+    while watch.leftovers() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sandbox_processes() == []
+    assert watch.leftovers() == []
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def decode_batch(
             input_ids=input_ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
             # Only the last position's logits: the full (batch x prompt x 49k-vocab)
             # projection would cost more than the whole rest of the prefill.
@@ -94,7 +94,7 @@ def decode_batch(
                 input_ids=nxt[:, None],
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
                 logits_to_keep=1,
             ).logits[:, -1, :]
