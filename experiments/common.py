@@ -86,12 +86,72 @@ class Setup:
     max_seq_len: int = 192
     max_new_tokens: int = 128
     eval_seed: int = 10_000  # held-out problems: one set for every seed and condition
+    # torch's intra-op threads for training and eval: a float sum's order depends on it, so
+    # a rerun repeats a record's digits only with the same count (the default is the core
+    # count, which differs between machine kinds)
+    threads: int = 2
     conditions: list[str] = field(default_factory=lambda: [c.name for c in CONDITIONS])
 
 
 # In-process mode runs the same Typer app in this process (what the test uses: importing
 # torch and TRL once instead of once per command); the default is a real subprocess.
 INPROCESS = False
+THREADS = 2  # set by pin_threads() from the experiment's Setup before the first command
+
+
+def pin_threads(threads: int) -> None:
+    """Every later command (subprocess or in-process) runs torch with ``threads`` threads."""
+    global THREADS
+    THREADS = threads
+    if INPROCESS:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+#: the packages whose versions decide an experiment's numbers (all of them, with the lock's
+#: digest, are in the record; these are also listed by name for a reader)
+KEY_PACKAGES = ("torch", "transformers", "trl", "peft", "tokenizers", "safetensors", "numpy")
+
+
+def environment(threads: int) -> dict[str, Any]:
+    """What a rerun needs to match to repeat a record's numbers exactly: the lock (its
+    digest, and whether this venv is exactly it), every installed version, the torch threads
+    and dtypes, the Python and the machine."""
+    import hashlib
+    import platform
+    from importlib import metadata
+
+    lock = ROOT / "requirements" / "lock.txt"
+    pins: dict[str, str] = {}
+    if lock.is_file():
+        for line in lock.read_text().splitlines():
+            if line[:1].isalnum() and "==" in line:
+                name, _, rest = line.partition("==")
+                pins[name.strip().lower()] = rest.split()[0].rstrip("\\;")
+    installed = {
+        (d.metadata["Name"] or "").lower().replace("_", "-"): d.version
+        for d in metadata.distributions()
+    }
+    differs = {n: [v, installed.get(n)] for n, v in pins.items() if installed.get(n) != v}
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": threads,
+        "torch_dtype": {"student_weights": "float32", "train_autocast": "bf16 where the CPU "
+                        "has native bf16 kernels (see each run's train bf16)"},  # fmt: skip
+        "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
+        "lock_matches_venv": bool(pins) and not differs,
+        "lock_differs": dict(sorted(differs.items())),
+        "key_packages": {p: installed.get(p) for p in KEY_PACKAGES},
+        "torch_config": {"mkldnn": bool(torch.backends.mkldnn.is_available()),
+                         "cuda": torch.version.cuda},  # fmt: skip
+        "packages": dict(sorted(installed.items())),
+    }
 
 
 def tracemint(args: Sequence[str], *, log: Path) -> float:
@@ -106,6 +166,8 @@ def tracemint(args: Sequence[str], *, log: Path) -> float:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        # torch reads these at start-up for its intra-op pool (see Setup.threads)
+        env |= {"OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     if proc.returncode != 0:
         tail = log.read_text(encoding="utf-8")[-3000:]

@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=None, help="eval decoding budget")
     p.add_argument("--d-model", type=int, default=None, help="student width")
     p.add_argument("--layers", type=int, default=None, help="student depth")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
     p.add_argument("--conditions", default=None, help="comma-separated subset of conditions")
     p.add_argument("--name", default=None, help="results name (default rationales-FAMILY)")
     p.add_argument("--results-dir", type=Path, default=Path(__file__).parent / "results")
@@ -101,6 +102,7 @@ def build_setup(args: argparse.Namespace) -> common.Setup:
         "max_new_tokens": args.max_new_tokens,
         "d_model": args.d_model,
         "layers": args.layers,
+        "threads": args.threads,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.collect:
         return collect(args)
     setup = build_setup(args)
+    common.pin_threads(setup.threads)
     name = args.name or f"rationales-{setup.family}"
     work = args.work_dir / name
     eval_file = work / "eval.jsonl"
@@ -216,6 +219,7 @@ def write_results(
         "wall_seconds": round(wall, 1),
         "load": {"before": context["load_before"], "after": uptime()},
         "machine": {"cpus": _cpus(), "platform": platform.platform()},
+        "environment": common.environment(setup.threads),
         "eval_file": str(context["eval_file"]),
         "majority_baseline": majority_baseline(context["eval_file"]),
     }

@@ -5,6 +5,7 @@ eval's verdicts agree with ``tracemint verify`` on the same outputs."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,18 @@ def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) ->
     assert check["outputs"] == 6
     assert check["same_correct"] == check["outputs"], check["differ"]
     assert check["same_answer"] == check["outputs"]
+
+    # the record says what a rerun has to match: the lock, every version, threads, dtype
+    env = result["environment"]
+    assert env["torch_threads"] == setup["threads"] == 2
+    assert env["lock_matches_venv"] is True or os.environ.get("TRACEMINT_UNLOCKED") == "1"
+    assert len(env["lock_sha256"]) == 64 and env["packages"]["torch"] == env["key_packages"]["torch"]
+
+    # ... and a rerun on the same machine and lock repeats every number of the record
+    again = [a if a != "toy" else "toy-again" for a in argv]
+    rationales.run(rationales.parse_args(again))
+    rerun = json.loads((tmp_path / "results" / "toy-again.json").read_text())
+    assert rerun["conditions"] == result["conditions"]
+    measured = ("id_accuracy", "ood_accuracy", "final_loss", "train_rows", "n_id", "n_ood")
+    for first, second in zip(result["runs"], rerun["runs"], strict=True):
+        assert {k: first[k] for k in measured} == {k: second[k] for k in measured}
