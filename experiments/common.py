@@ -142,14 +142,18 @@ def environment(threads: int) -> dict[str, Any]:
         "machine": platform.machine(),
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": threads,
-        "torch_dtype": {"student_weights": "float32", "train_autocast": "bf16 where the CPU "
-                        "has native bf16 kernels (see each run's train bf16)"},  # fmt: skip
+        "torch_dtype": {
+            "student_weights": "float32",
+            "train_autocast": "bf16 where the CPU has native bf16 kernels (each run's bf16)",
+        },
         "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
         "lock_matches_venv": bool(pins) and not differs,
         "lock_differs": dict(sorted(differs.items())),
         "key_packages": {p: installed.get(p) for p in KEY_PACKAGES},
-        "torch_config": {"mkldnn": bool(torch.backends.mkldnn.is_available()),
-                         "cuda": torch.version.cuda},  # fmt: skip
+        "torch_config": {
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "cuda": torch.version.cuda,
+        },
         "packages": dict(sorted(installed.items())),
     }
 

@@ -77,7 +77,8 @@ def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) ->
     env = result["environment"]
     assert env["torch_threads"] == setup["threads"] == 2
     assert env["lock_matches_venv"] is True or os.environ.get("TRACEMINT_UNLOCKED") == "1"
-    assert len(env["lock_sha256"]) == 64 and env["packages"]["torch"] == env["key_packages"]["torch"]
+    assert len(env["lock_sha256"]) == 64
+    assert env["packages"]["torch"] == env["key_packages"]["torch"]
 
     # ... and a rerun on the same machine and lock repeats every number of the record
     again = [a if a != "toy" else "toy-again" for a in argv]
