@@ -3,7 +3,8 @@
 Problems are read lazily from the source and minted concurrently, with at most
 ``max_inflight_problems`` in flight (a bounded window: memory stays flat on a 1M-problem
 file). Finished problems are buffered and written as shards every ``shard_rows`` traces or
-``flush_seconds``. On any exit, an error, Ctrl-C or a teacher that gave up, whatever was
+``flush_seconds``. On any exit, an error, Ctrl-C or a teacher that gave up (after its
+retries, or after ``give_up_after_s`` without an answer from a hung server), whatever was
 finished is flushed first, so nothing produced is lost; ``--resume`` skips those problems
 and the call cache answers every LLM call that had already returned.
 """
@@ -118,7 +119,8 @@ class LocalRunner:
                 cache.commit()  # what a source's prepare step cached is seen by the workers
                 await pool.ready()
             mint = pool.mint if pool is not None else lambda p: mint_problem(p, ctx)
-            with RunProgress(total, enabled=self.show_progress) as bar:
+            waiting = pool.waiting if pool is not None else teacher.waiting
+            with RunProgress(total, enabled=self.show_progress, waiting=waiting) as bar:
                 bar.advance(len(done), 0, 0)
                 await self._mint_all(problems(unique(iter(source))), done, mint, ctx, bar)
             self._curate(problems)

@@ -39,6 +39,7 @@ from tracemint.config import Recipe
 from tracemint.errors import RunError
 from tracemint.records import Record
 from tracemint.runner.worker import FrameReader, frame
+from tracemint.teachers.base import WaitingCalls
 
 #: a worker that does not answer "ready" within this long failed to start
 START_TIMEOUT_S = 120.0
@@ -166,6 +167,8 @@ class _Proc:
         self.wbuf = bytearray()  # bytes the socket did not take yet (sent when writable)
         self.ready: asyncio.Future[None] | None = None
         self.dead = False
+        # its teacher's last report: calls waiting, oldest age, this loop's time of the report
+        self.waiting: tuple[int, float, float] = (0, 0.0, 0.0)
 
 
 def concurrency_shares(total: int, workers: int) -> list[int]:
@@ -344,11 +347,27 @@ class WorkerPool:
                     fut.set_exception(error)
                 else:
                     fut.set_result(traces)
+        elif kind == "waiting":
+            assert self._loop is not None
+            p.waiting = (msg[1], msg[2], self._loop.time())
         elif kind == "failed":
             error = msg[1]
             if p.ready is not None and not p.ready.done():
                 p.ready.set_exception(error)
             self._fail_pending(p, error)
+
+    def waiting(self) -> WaitingCalls:
+        """The workers' teachers' waiting calls together (``Teacher.waiting``), from their
+        reports: each worker reports every ``WAITING_REPORT_S`` while it has calls waiting,
+        and the oldest age is carried forward from the time of its report."""
+        calls, oldest = 0, 0.0
+        now = self._loop.time() if self._loop is not None else 0.0
+        for p in self._procs:
+            n, age, at = p.waiting
+            if n and not p.dead:
+                calls += n
+                oldest = max(oldest, age + now - at)
+        return WaitingCalls(calls, oldest)
 
     def _died(self, p: _Proc) -> None:
         if p.dead:

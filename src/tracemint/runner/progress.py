@@ -1,8 +1,16 @@
-"""The run's progress bar: problems done, accepted traces, tokens/s, ETA (rich)."""
+"""The run's progress bar: problems done, accepted traces, tokens/s, ETA (rich), and the
+teacher's calls waiting for an answer with the age of the oldest.
+
+Why the waiting calls: a server that accepts connections but never answers otherwise looks
+exactly like a slow one, a bar that does not move; "12 calls waiting, oldest 41 s" says
+which it is long before the teacher gives up.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console
@@ -16,20 +24,46 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tracemint.teachers.base import WaitingCalls
+
+#: from this age on, the oldest waiting call is shown in yellow: past what a working GPU
+#: server takes for one answer
+SLOW_CALL_S = 30.0
+
+
+def waiting_text(w: WaitingCalls) -> str:
+    """The bar's waiting-calls field (rich markup); empty while nothing waits."""
+    if not w.calls:
+        return ""
+    text = f"{w.calls} call{'s' if w.calls != 1 else ''} waiting, oldest {w.oldest_s:.0f} s"
+    return f"[yellow]{text}[/]" if w.oldest_s >= SLOW_CALL_S else text
+
 
 class RunProgress:
     """A thin wrapper so the runner just reports numbers; ``enabled=False`` for tests.
 
     Updates reach rich at most every ``REFRESH_S``: a rich update costs ~30 us, which at
     1,000+ problems/s is a measurable share of the event loop, and the bar redraws only a few
-    times a second anyway."""
+    times a second anyway.
+
+    ``waiting`` (e.g. ``Teacher.waiting``) is asked every ``WAITING_REFRESH_S`` by a timer on
+    the running event loop, not on each update: when the server hangs there are no updates.
+    """
 
     REFRESH_S = 0.1
+    WAITING_REFRESH_S = 0.5
 
     def __init__(
-        self, total: int | None, *, enabled: bool = True, console: Console | None = None
+        self,
+        total: int | None,
+        *,
+        enabled: bool = True,
+        console: Console | None = None,
+        waiting: Callable[[], WaitingCalls] | None = None,
     ) -> None:
         self.enabled = enabled
+        self._waiting = waiting
+        self._waiting_timer: asyncio.TimerHandle | None = None
         self.started = time.monotonic()
         self.tokens = 0
         self.accepted = 0
@@ -45,20 +79,42 @@ class RunProgress:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[waiting]}"),
             console=console,
             disable=not enabled,
         )
-        self._task: TaskID = self._progress.add_task("mint", total=total, accepted=0, tps="0")
+        self._task: TaskID = self._progress.add_task(
+            "mint", total=total, accepted=0, tps="0", waiting=""
+        )
 
     def __enter__(self) -> RunProgress:
         self._progress.__enter__()
+        if self.enabled and self._waiting is not None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a synchronous caller): no waiting calls shown
+                pass
+            else:
+                self._show_waiting()
         return self
 
     def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._waiting_timer is not None:
+            self._waiting_timer.cancel()
+            self._waiting_timer = None
+            assert self._waiting is not None
+            self._progress.update(self._task, waiting=waiting_text(self._waiting()))
         self._show(time.monotonic())
         self._progress.__exit__(et, e, tb)
+
+    def _show_waiting(self) -> None:
+        assert self._waiting is not None
+        self._progress.update(self._task, waiting=waiting_text(self._waiting()))
+        self._waiting_timer = asyncio.get_running_loop().call_later(
+            self.WAITING_REFRESH_S, self._show_waiting
+        )
 
     def advance(self, problems: int, accepted: int, new_tokens: int) -> None:
         self.tokens += new_tokens

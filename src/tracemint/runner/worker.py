@@ -11,6 +11,11 @@ in-process runner uses, and sends back each problem's traces. Messages are pickl
 
     parent -> worker   ("mint", [(token, problem), ...])   ("stop",)
     worker -> parent   ("ready",)   ("done", [(token, traces | None, error | None), ...])
+                       ("waiting", calls, oldest_s)
+
+``waiting`` is its teacher's ``Teacher.waiting()``, sent every ``WAITING_REPORT_S`` while
+calls wait (and once more when none do), so the parent's progress bar shows a hung server
+whichever process is waiting on it.
 
 Why the worker never writes shards: the parent writes every shard, so shard numbering, the
 manifest's counts and the progress bar stay exactly those of a one-process run. Why a
@@ -37,6 +42,9 @@ from typing import Any
 from tracemint.errors import portable_error
 
 _HEADER = struct.Struct("!Q")
+
+#: how often a worker with calls waiting reports them to the parent's progress bar
+WAITING_REPORT_S = 0.5
 
 
 def frame(obj: Any) -> bytes:
@@ -112,6 +120,8 @@ class _Worker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ctx: Any = None  # the MintContext, built in the worker's own loop
         self.mint_problem: Any = None
+        self.reported_calls = 0  # calls waiting in the last "waiting" report
+        self.reporter: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         from tracemint.runner.mint import mint_context, mint_problem
@@ -129,9 +139,11 @@ class _Worker:
         gc.freeze()  # as in the one-process runner: keep full collections off the hot path
         threading.Thread(target=self._read, name="tracemint-worker-reader", daemon=True).start()
         self.conn.send(("ready",))
+        self.reporter = self.loop.call_later(WAITING_REPORT_S, self._report_waiting, teacher)
         try:
             await self.stopping.wait()
         finally:
+            self.reporter.cancel()
             for t in list(self.tasks):
                 t.cancel()
             if self.tasks:
@@ -142,6 +154,20 @@ class _Worker:
             if ctx.sandbox is not None:
                 ctx.sandbox.close()
             await teacher.aclose()
+
+    def _report_waiting(self, teacher: Any) -> None:
+        """Every ``WAITING_REPORT_S``: tell the parent what the teacher is waiting for (nothing
+        is sent while nothing waits: an idle worker costs one timer a tick)."""
+        assert self.loop is not None and self.stopping is not None
+        calls, oldest_s = teacher.waiting()
+        if calls or self.reported_calls:
+            self.reported_calls = calls
+            try:
+                self.conn.send(("waiting", calls, oldest_s))
+            except OSError:
+                self.stopping.set()  # the parent is gone
+                return
+        self.reporter = self.loop.call_later(WAITING_REPORT_S, self._report_waiting, teacher)
 
     def _read(self) -> None:
         """Reader thread: hand every message to the loop; EOF (parent gone) stops it."""

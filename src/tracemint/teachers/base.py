@@ -13,7 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from tracemint.registry import Registry
 
@@ -82,14 +82,24 @@ class Completion:
         return cls(**d)
 
 
+class WaitingCalls(NamedTuple):
+    """Calls a teacher has started and not finished, for a progress bar: a server that
+    accepts requests but never answers shows up as a count that stays up and an age that
+    keeps growing, instead of as silence."""
+
+    calls: int = 0  # calls waiting for an answer (queued, on the wire or between retries)
+    oldest_s: float = 0.0  # how long the oldest of them has waited (0 when none)
+
+
 class Teacher(ABC):
     """An LLM backend.
 
     Contract for ``generate``: return exactly one ``Completion`` per request, in order.
     Transient failures (rate limits, 5xx, dropped connections) are retried inside the
     teacher; a failure retrying cannot fix raises ``TeacherError``, and one that persisted
-    through every retry raises ``TeacherUnavailableError``. Implementations must be safe to
-    call concurrently from many asyncio tasks.
+    through every retry (or a server that answered nothing for too long) raises
+    ``TeacherUnavailableError``. Implementations must be safe to call concurrently from many
+    asyncio tasks.
     """
 
     #: registry name, e.g. "openai"
@@ -112,6 +122,12 @@ class Teacher(ABC):
     @abstractmethod
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Sample one completion per request."""
+
+    def waiting(self) -> WaitingCalls:
+        """The calls waiting for an answer now. Called a few times a second from the
+        runner's event loop, so it must be cheap; a teacher that does not track its calls
+        reports none (the bar then shows nothing)."""
+        return WaitingCalls()
 
     def identity(self) -> dict[str, Any]:
         """What distinguishes this teacher's outputs; hashed into cache keys. Never secrets."""

@@ -4,12 +4,19 @@ Why raw aiohttp and not the openai SDK or httpx: measured at 200 ms latency and 
 concurrent requests, a bare aiohttp client reaches 0.90 of the ceiling (concurrency /
 latency), the openai SDK 0.35 and httpx 0.04. Per-request work here is one ``orjson.dumps``,
 one POST on a kept-alive connection and one ``orjson.loads``.
+
+Why a patience (``give_up_after_s``) on top of per-attempt timeouts and retries: a server that
+accepts connections but never answers costs every request all its attempts, each a full
+timeout (at 120 s x 9 attempts, 18 silent minutes) before anything fails. The patience looks
+at the teacher as a whole instead: while calls are waiting and not one has been answered for
+that long, the server is taken for dead and every waiting call fails at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import json
 import os
 import random
@@ -27,6 +34,7 @@ from tracemint.teachers.base import (
     Completion,
     GenerationRequest,
     Teacher,
+    WaitingCalls,
     split_thinking,
     teachers,
 )
@@ -36,6 +44,24 @@ from tracemint.teachers.ratelimit import AdaptiveLimiter, TokenBucket
 # 408 (timeout) and 409 (conflict, e.g. a lock on the server) go away on their own; every
 # other 4xx means the request itself is wrong and retrying only burns the budget.
 _RETRYABLE_4XX = frozenset({408, 409, 429})
+
+#: the automatic per-attempt timeout (``timeout_s`` unset) is this floor plus max_tokens
+#: at the decode speed below: the floor covers connecting, waiting for a server slot and
+#: reading a few-shot prompt on a CPU server; 5 tokens/s is a 7B model decoding on a laptop
+#: CPU (llama.cpp, one request at a time). A GPU server answers far inside it, and a dead one
+#: is caught by ``give_up_after_s``, so erring long costs little and erring short costs a
+#: slow server every answer (each attempt cut off, redone, cut off again).
+AUTO_TIMEOUT_FLOOR_S = 60.0
+AUTO_TIMEOUT_TOKENS_PER_S = 5.0
+#: what the automatic timeout assumes of a request without max_tokens (``post_json``)
+AUTO_TIMEOUT_UNBOUNDED_TOKENS = 4096
+
+
+def auto_timeout_s(max_tokens: int | None) -> float:
+    """The per-attempt timeout when ``timeout_s`` is unset: 60 s + max_tokens / 5 (162 s
+    at 512 tokens, 879 s at 4096)."""
+    tokens = AUTO_TIMEOUT_UNBOUNDED_TOKENS if max_tokens is None else max_tokens
+    return AUTO_TIMEOUT_FLOOR_S + tokens / AUTO_TIMEOUT_TOKENS_PER_S
 
 
 class OpenAITeacherConfig(BaseModel):
@@ -51,7 +77,10 @@ class OpenAITeacherConfig(BaseModel):
     concurrency: int = Field(64, ge=1)  # max requests in flight (AIMD lowers it on 429s)
     requests_per_minute: float | None = Field(None, gt=0)  # None: unpaced
     tokens_per_minute: float | None = Field(None, gt=0)  # est. max_tokens + prompt chars / 4
-    timeout_s: float = Field(120, gt=0)  # per attempt, whole request
+    # per attempt, whole request (time queued at the server included); None: scaled with the
+    # request's max_tokens, 60 s + max_tokens / 5 (a CPU server at 5 tokens/s; 162 s at 512
+    # tokens, see auto_timeout_s); a number: that, for every request
+    timeout_s: float | None = Field(None, gt=0)
     max_retries: int = Field(8, ge=0)  # retries after the first attempt
     backoff_base_s: float = Field(0.5, ge=0)  # full jitter: uniform(0, base * 2**attempt)
     backoff_max_s: float = Field(30, ge=0)  # cap on one backoff sleep
@@ -62,6 +91,11 @@ class OpenAITeacherConfig(BaseModel):
     prefill_style: Literal["continue_final_message", "plain"] = "continue_final_message"
     # first pause of a replica after it failed; doubles while it keeps failing (cap 30 s)
     endpoint_cooldown_s: float = Field(1.0, ge=0)
+    # stop (TeacherUnavailableError) when calls are waiting and none has been answered for
+    # this long, counted from the last answer or from when calls began to wait: a hung or
+    # dead server. Raise it above the longest one answer may take when the server works
+    # one request at a time. None or 0: never (each call still has its timeout and retries)
+    give_up_after_s: float | None = Field(300, ge=0)
 
     @field_validator("base_url")
     @classmethod
@@ -103,6 +137,14 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def _only_our_cancel(task: asyncio.Task[Any] | None) -> bool:
+    """Whether the patience's cancel is the only one pending on ``task`` (so the call may
+    raise the give-up error instead); a Ctrl-C that cancelled it too stays a cancel. Python
+    3.10 has no ``uncancel``: there the patience's cancel is taken to be the only one."""
+    uncancel = getattr(task, "uncancel", None)
+    return uncancel is None or uncancel() == 0
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """``Retry-After`` as seconds: a (possibly fractional) number or an HTTP date."""
     if not value:
@@ -139,6 +181,7 @@ class OpenAITeacher(Teacher):
             "backoff_base_s",
             "backoff_max_s",
             "endpoint_cooldown_s",
+            "give_up_after_s",
         }
     )
     #: AIMD additive step: +1 slot per this many successes after a 429 halved the limit
@@ -166,6 +209,17 @@ class OpenAITeacher(Teacher):
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = OpenAITeacherStats(concurrency_limit=config.concurrency)
+        self._timeouts: dict[int | None, aiohttp.ClientTimeout] = {}
+        # Calls waiting for an answer: id -> (monotonic start, the task awaiting it). Ids
+        # grow, and a dict keeps insertion order, so the first entry is the oldest call:
+        # O(1) to add and drop per call, cheap to read for a progress bar.
+        self._calls: dict[int, tuple[float, asyncio.Task[Any] | None]] = {}
+        self._call_ids = itertools.count()
+        self._busy_since = 0.0  # when calls began to wait (the last time none were)
+        self._last_ok = 0.0  # when the server last answered a call
+        self._last_failure = ""  # why the last attempt since an answer failed (give-up message)
+        self._patience_timer: asyncio.TimerHandle | None = None
+        self._given_up: dict[int, TeacherUnavailableError] = {}  # calls failed by patience
 
     @property
     def model(self) -> str:
@@ -196,6 +250,32 @@ class OpenAITeacher(Teacher):
         bases = [e.base for e in self._pool.endpoints]
         return bases[0] if len(bases) == 1 else ", ".join(bases)
 
+    def waiting(self) -> WaitingCalls:
+        """Calls waiting for an answer and the age of the oldest (see ``Teacher.waiting``)."""
+        calls = self._calls
+        if not calls:
+            return WaitingCalls()
+        started, _ = next(iter(calls.values()))
+        return WaitingCalls(len(calls), time.monotonic() - started)
+
+    def attempt_timeout_s(self, max_tokens: int | None) -> float:
+        """How long one attempt at a request with this max_tokens may take: ``timeout_s``
+        when set, else ``auto_timeout_s(max_tokens)``."""
+        if self.config.timeout_s is not None:
+            return self.config.timeout_s
+        return auto_timeout_s(max_tokens)
+
+    def _client_timeout(self, max_tokens: Any) -> aiohttp.ClientTimeout:
+        """``attempt_timeout_s`` as aiohttp wants it, built once per distinct max_tokens."""
+        if not isinstance(max_tokens, int):
+            max_tokens = None
+        t = self._timeouts.get(max_tokens)
+        if t is None:
+            t = self._timeouts[max_tokens] = aiohttp.ClientTimeout(
+                total=self.attempt_timeout_s(max_tokens)
+            )
+        return t
+
     def endpoint_stats(self) -> list[dict[str, Any]]:
         """Per replica: requests in flight and sent, consecutive failures, health."""
         return self._pool.snapshot()
@@ -218,12 +298,16 @@ class OpenAITeacher(Teacher):
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                # each request passes its own (``_client_timeout``); this is the fallback
+                timeout=self._client_timeout(None),
                 cookie_jar=aiohttp.DummyCookieJar(),  # an API has no cookies; skip the jar work
             )
         return self._session
 
     async def aclose(self) -> None:
+        if self._patience_timer is not None:
+            self._patience_timer.cancel()
+            self._patience_timer = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -321,30 +405,91 @@ class OpenAITeacher(Teacher):
         """``post_json`` plus the latency of the successful attempt (queueing excluded)."""
         payload = orjson.dumps(body)
         cfg = self.config
-        for attempt in range(cfg.max_retries + 1):
-            try:
-                return await self._attempt(path, payload, est_tokens)
-            except _Retryable as e:
-                if attempt == cfg.max_retries:
-                    raise TeacherUnavailableError(
-                        self._scrub(
-                            f"teacher at {self._where()} kept failing after {attempt + 1} attempts "
-                            f"(last: {e}); check the server, or rerun with --resume later"
+        timeout = self._client_timeout(body.get("max_tokens"))
+        calls = self._calls
+        now = time.monotonic()
+        if not calls:
+            self._busy_since = now
+            if self._patience_timer is None and cfg.give_up_after_s:
+                self._arm_patience(cfg.give_up_after_s)
+        call = next(self._call_ids)
+        calls[call] = (now, asyncio.current_task())
+        try:
+            for attempt in range(cfg.max_retries + 1):
+                try:
+                    return await self._attempt(path, payload, est_tokens, timeout)
+                except _Retryable as e:
+                    self._last_failure = str(e)
+                    if attempt == cfg.max_retries:
+                        raise TeacherUnavailableError(
+                            self._scrub(
+                                f"teacher at {self._where()} kept failing after {attempt + 1} "
+                                f"attempts (last: {e}); check the server, or rerun with "
+                                "--resume later"
+                            )
+                        ) from None
+                    self.stats.retries += 1
+                    if e.retry_after is not None:
+                        # Honour the server's hint, plus a little jitter so the herd spreads.
+                        delay = e.retry_after * (1 + 0.1 * random.random())
+                    else:  # full jitter (AWS architecture blog): uniform over the capped window
+                        delay = random.uniform(
+                            0, min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt)
                         )
-                    ) from None
-                self.stats.retries += 1
-                if e.retry_after is not None:
-                    # Honour the server's hint, plus a little jitter so the herd spreads out.
-                    delay = e.retry_after * (1 + 0.1 * random.random())
-                else:  # full jitter (AWS architecture blog): uniform over the capped window
-                    delay = random.uniform(
-                        0, min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt)
-                    )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                    await asyncio.sleep(delay)
+            raise AssertionError("unreachable")  # pragma: no cover
+        except asyncio.CancelledError:
+            error = self._given_up.pop(call, None)
+            if error is not None and _only_our_cancel(asyncio.current_task()):
+                raise error from None
+            raise
+        finally:
+            del calls[call]
+            if self._given_up:
+                self._given_up.pop(call, None)
+
+    def _arm_patience(self, delay: float) -> None:
+        self._patience_timer = asyncio.get_running_loop().call_later(delay, self._check_patience)
+
+    def _check_patience(self) -> None:
+        """The patience timer: one per teacher, armed when calls begin to wait and moved to
+        the new deadline whenever an answer came meanwhile, so it fires about once per
+        ``give_up_after_s`` however many calls a second succeed (no per-call cost)."""
+        self._patience_timer = None
+        patience = self.config.give_up_after_s
+        calls = self._calls
+        if not calls or not patience:
+            return  # idle: the next call to wait arms it again
+        quiet_since = max(self._last_ok, self._busy_since)
+        now = time.monotonic()
+        if now - quiet_since < patience:
+            self._arm_patience(quiet_since + patience - now)
+            return
+        self._give_up(now - quiet_since)
+        # calls that start from now on get a whole new window
+        self._busy_since = now
+        self._arm_patience(patience)
+
+    def _give_up(self, quiet_s: float) -> None:
+        """Fail every waiting call with one clear error: each waiting task is cancelled
+        and ``_post_json_timed`` turns that cancellation into the error (a cancel is the only
+        way into a call blocked on a socket that never answers)."""
+        calls = self._calls
+        n = len(calls)
+        last = f"; last failure: {self._last_failure}" if self._last_failure else ""
+        message = self._scrub(
+            f"teacher at {self._where()} has not answered any request for {quiet_s:.0f} s "
+            f"({n} call{'s' if n != 1 else ''} waiting{last}); check that the server is "
+            "running and responsive, or raise teacher.give_up_after_s. Finished work is "
+            "kept: rerun with --resume"
+        )
+        for call, (_, task) in list(calls.items()):
+            if task is not None and not task.done() and call not in self._given_up:
+                self._given_up[call] = TeacherUnavailableError(message)
+                task.cancel()
 
     async def _attempt(
-        self, path: str, payload: bytes, est_tokens: int
+        self, path: str, payload: bytes, est_tokens: int, timeout: aiohttp.ClientTimeout
     ) -> tuple[dict[str, Any], float]:
         if self._rpm is not None:
             await self._rpm.take(1)
@@ -359,7 +504,9 @@ class OpenAITeacher(Teacher):
         stats.in_flight += 1
         t0 = time.perf_counter()
         try:
-            async with session.post(ep.url(path), data=payload, headers=self._headers) as resp:
+            async with session.post(
+                ep.url(path), data=payload, headers=self._headers, timeout=timeout
+            ) as resp:
                 status = resp.status
                 raw = await resp.read()
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
@@ -386,6 +533,8 @@ class OpenAITeacher(Teacher):
                 msg = f"malformed JSON reply ({len(raw)} bytes) from {ep.base}"
                 raise _Retryable(msg) from None
             pool.release(ep, ok=True)
+            self._last_ok = time.monotonic()
+            self._last_failure = ""
             limiter.on_success()
             stats.concurrency_limit = limiter.limit
             stats.completed += 1

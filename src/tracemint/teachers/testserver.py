@@ -15,6 +15,11 @@ probes such as an empty-messages rate-limit check are left out) and ``last_ok_at
 seconds) bound the window in which a client was generating, so a benchmark can leave client
 start-up and shutdown out.
 
+Two flags play a slow or a dead server: ``--slots N`` answers N requests at a time and queues
+the rest (a llama.cpp server on a CPU with ``-np N``); ``--hang-after N`` answers N requests
+and then holds every further one without a byte in reply (a server wedged mid-run, for the
+client's ``give_up_after_s``).
+
 Why aiohttp.web with no middleware or access log: the benchmark needs > 1,300 requests/s at
 200 ms latency on two cores shared with the client, so per-request work is kept to parsing,
 one hash and one ``json.dumps``; latency is an ``asyncio.sleep`` and costs nothing.
@@ -67,6 +72,8 @@ class ServerOptions:
     reasoning_field: bool = False  # return the thought in message.reasoning_content instead
     seed: int = 0  # seeds the fault draws
     max_concurrency: int | None = None  # answer 429 when more requests than this are in flight
+    slots: int | None = None  # work on this many requests at a time; the rest queue (llama.cpp)
+    hang_after: int | None = None  # after this many OK answers, hold every request forever
     require_key: str | None = None  # answer 401 unless "Authorization: Bearer <key>"
     models: tuple[str, ...] = ()  # served model names; empty accepts any name
     retry_after_s: float = 0.05  # Retry-After sent with 429s
@@ -131,9 +138,12 @@ class ServerState:
     repeated_received: int = 0
     first_request_at: float | None = None
     last_ok_at: float | None = None
+    slots: asyncio.Semaphore | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.options.seed)
+        if self.options.slots is not None:
+            self.slots = asyncio.Semaphore(self.options.slots)
 
     def reset(self) -> None:
         """Forget everything seen; the fault sequence restarts from the seed."""
@@ -281,6 +291,7 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
     rid = state.requests
     state.in_flight += 1
     state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    slot = None
     try:
         if opts.require_key is not None and (
             request.headers.get("Authorization") != f"Bearer {opts.require_key}"
@@ -316,6 +327,12 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
                 "rate_limit_exceeded",
                 {"Retry-After": f"{opts.retry_after_s:g}"},
             )
+        if opts.hang_after is not None and state.ok >= opts.hang_after:
+            state.faults["hang"] += 1
+            await asyncio.get_running_loop().create_future()  # until the client goes away
+        if state.slots is not None:
+            await state.slots.acquire()
+            slot = state.slots  # held: released below, also if the client goes away
         if opts.latency:
             await asyncio.sleep(opts.latency)
         if fault == "500":
@@ -342,6 +359,8 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
         return _error(e.status, str(e), e.code)
     finally:
         state.in_flight -= 1
+        if slot is not None:
+            slot.release()
 
 
 async def _chat(request: web.Request) -> web.StreamResponse:
@@ -448,6 +467,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
     p.add_argument("--reasoning-field", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-concurrency", type=int, default=None)
+    p.add_argument(
+        "--slots", type=int, default=None, help="answer this many at a time, queue the rest"
+    )
+    p.add_argument(
+        "--hang-after",
+        type=int,
+        default=None,
+        help="after this many OK answers, hold every request without answering",
+    )
     p.add_argument("--require-key", default=None)
     p.add_argument("--models", default="", help="comma-separated served models; empty: any")
     p.add_argument("--retry-after", type=float, default=0.05)
@@ -483,6 +511,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         reasoning_field=a.reasoning_field,
         seed=a.seed,
         max_concurrency=a.max_concurrency,
+        slots=a.slots,
+        hang_after=a.hang_after,
         require_key=a.require_key,
         models=tuple(m for m in a.models.split(",") if m),
         retry_after_s=a.retry_after,
