@@ -1,4 +1,11 @@
-"""The ``tracemint`` command line. Errors become exit codes here, and only here."""
+"""The ``tracemint`` command line. Errors become exit codes here, and only here.
+
+Nothing a user types or has on disk may end in a traceback: every command is wrapped by
+``_friendly``, which prints a ``TracemintError`` as one ``error:`` line and maps anything
+unexpected to one line that says it is a bug. Text that comes from the user (paths, field
+names, messages quoting them) is printed as plain ``rich.text.Text``, never as rich markup:
+``tracemint[ray]`` in an install hint or ``data[/x].toml`` in a path must print as typed.
+"""
 
 from __future__ import annotations
 
@@ -12,40 +19,143 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperCommand
 
 from tracemint import __version__
-from tracemint.errors import SourceError, TracemintError
+from tracemint.errors import ConfigError, SourceError, TracemintError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Mint verified, faithful chain-of-thought data from any teacher LLM.",
 )
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+DEBUG_ENV = "TRACEMINT_DEBUG"
+# click's own errors (BadParameter, ...), which click reports with the usage line. Found by
+# name because typer >= 0.2x vendors click as typer._click while older typer uses click.
+_CLICK_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+# An unexpected exception's text is shown on one line; a huge one (a 5 MB input line quoted
+# back) is cut so the line stays readable. TRACEMINT_DEBUG=1 shows it all.
+_MAX_UNEXPECTED = 500
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tracemint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Holds the options that come before any command (``--version``): a user's first try."""
+
+
+def error_line(message: str) -> None:
+    """Print ``error: <message>`` on stderr, the message as plain text (no rich markup),
+    unwrapped, so a long path stays one line a user can copy."""
+    console.print(
+        Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+    )
+
+
+def note(message: str) -> None:
+    """Print a message that quotes paths on stderr: plain text, unwrapped (see error_line)."""
+    console.print(Text(message), highlight=False, soft_wrap=True)
+
+
+def _one_line(text: str, limit: int = _MAX_UNEXPECTED) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _friendly(fn: F) -> F:
-    """Turn TracemintError into a one-paragraph message and its class's exit code."""
+    """Turn every failure of a command into one ``error:`` line and an exit code.
+
+    A ``TracemintError`` is something the user can act on: its message and its class's exit
+    code. An ``OSError`` that escaped (permission denied, disk full) is the environment's,
+    not a bug: its file and reason, exit 1. Anything else is a bug in tracemint, but a user
+    still gets one line, not a traceback; ``TRACEMINT_DEBUG=1`` re-raises it for the report.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except TracemintError as e:
-            console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            error_line(str(e))
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: finished work is saved; rerun with --resume")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, _CLICK_ERROR):
+            raise  # click reports these itself
+        except OSError as e:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            where = f"{e.filename}: " if e.filename is not None else ""
+            error_line(_one_line(f"{where}{e.strerror or e}"))
+            raise typer.Exit(1) from None
+        except Exception as e:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            error_line(
+                f"{type(e).__name__}: {_one_line(str(e))} (this is a bug in tracemint; "
+                f"rerun with {DEBUG_ENV}=1 for the traceback)"
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def _no_file_above(out: Path, flag: str) -> None:
+    """The nearest existing folder above ``out`` must be a folder: a file there (a typo'd
+    ``--out data.jsonl/x``) would fail later with a bare OSError."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {out}: {parent} is a file, not a directory")
+            return
+
+
+def _out_file(out: Path, flag: str = "--out") -> None:
+    """Fail before any work when an output file cannot be written where it is asked for;
+    create its folder."""
+    if out.is_dir():
+        raise ConfigError(f"{flag} {out}: is a directory; give a file path")
+    _no_file_above(out, flag)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{flag} {out}: cannot create its folder ({e.strerror})") from None
+
+
+def _out_dir(out: Path, flag: str = "--out") -> None:
+    """Fail before any work when an output directory is an existing file (or under one)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out}: is a file; give a directory")
+    _no_file_above(out, flag)
+
+
 def _summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, show_header=False)
+    """A two-column summary; cells are plain ``Text`` because values quote user paths."""
+    table = Table(title=Text(title, style="table.title"), show_header=False)
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(Text(k), Text(v))
     return table
 
 
@@ -93,8 +203,6 @@ def run(
 
         manifest = LocalRunner(r, resume=resume, fresh=fresh, progress=progress).run()
     else:
-        from tracemint.errors import ConfigError
-
         raise ConfigError(f"--runner: unknown runner {runner!r}; known: local, ray")
     # imported only now: what runs after minting must not delay the first LLM call
     from tracemint.export import export_run
@@ -150,9 +258,9 @@ def verify(
     from tracemint.verify import grade
     from tracemint.verify.arithmetic import check_steps, to_columns
 
+    _out_file(out)
     n = correct = wrong = with_wrong_step = 0
     tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as f:
         for line, row in iter_rows(path):
             r_field = _pick(
@@ -271,21 +379,36 @@ def generate(
         return
     if out is None:
         raise typer.BadParameter("--out is required", param_hint="--out")
+    _out_file(out)
     fam = create_family(family, _knobs(list(ctx.args)))
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for i, item in enumerate(draw(fam, n, seed)):
             f.write(json.dumps(item_row(fam, item, i, seed), ensure_ascii=False) + "\n")
     os.replace(tmp, out)
-    console.print(f"wrote {n:,} {family} problems to {out}")
+    note(f"wrote {n:,} {family} problems to {out}")
 
 
-@app.command()
+class _ExportCommand(TyperCommand):
+    """``export`` whose ``--help`` lists the formats in the exporter registry, so a new
+    exporter shows up without touching this file. The registry is read only when help is
+    shown: importing the exporters (pyarrow) would slow every other command's start."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from tracemint.export import exporters
+
+        for param in self.params:
+            if param.name == "fmt" and hasattr(param, "help"):
+                names = ", ".join(exporters.names())
+                param.help = f"one of {names}; repeat it, or join with |, for several"
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_ExportCommand)
 @_friendly
 def export(
     run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/gsm8k")],
-    fmt: Annotated[list[str], typer.Option("--format", help="sft and/or dpo (repeatable)")],
+    fmt: Annotated[list[str], typer.Option("--format", help="export format (repeatable)")],
     out: Annotated[Path | None, typer.Option("--out", help="default: RUN/export")] = None,
     file_type: Annotated[list[str] | None, typer.Option(help="jsonl and/or parquet")] = None,
     system_prompt: Annotated[str | None, typer.Option(help="system message to prepend")] = None,
@@ -293,6 +416,8 @@ def export(
     """Write training-ready files from a run's traces."""
     from tracemint.export import export_run
 
+    if out is not None:
+        _out_dir(out)
     formats = [f for part in fmt for f in part.split("|") if f]
     res = export_run(
         run_dir, formats, out, tuple(file_type or ("jsonl", "parquet")), system_prompt=system_prompt
@@ -317,13 +442,14 @@ def probe(
     all_traces: Annotated[
         bool, typer.Option("--all", help="probe every answered trace, not only accepted ones")
     ] = False,
+    progress: Annotated[bool, typer.Option(help="show the progress bar (on stderr)")] = True,
 ) -> None:
     """Measure faithfulness: run probes on a run's accepted traces and add their columns."""
     from tracemint.report import build_report
     from tracemint.runner.augment import probe_run
 
     names = [n.strip() for n in probes.split(",") if n.strip()]
-    res = probe_run(run_dir, names, sample, accepted_only=not all_traces)
+    res = probe_run(run_dir, names, sample, accepted_only=not all_traces, progress=progress)
     path = build_report(run_dir)
     Console().print(
         _summary_table("probe", [("probed traces", f"{res['probed']:,}"), ("report", str(path))])
@@ -345,8 +471,8 @@ def variants(
     by the problem's verified program); see docs/variants.md."""
     from tracemint.synth.variants import VariantsConfig, make_variants
 
+    _out_file(out)
     res = make_variants(run_dir, VariantsConfig(per_problem, seed, check_with_teacher))
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for row in res.variants:
@@ -386,6 +512,8 @@ def decontaminate(
     from tracemint.curate.decontam import BenchmarkIndex, decontaminate, parse_spec
     from tracemint.sources.files import iter_rows
 
+    _out_file(out)
+    _out_file(removed, "--removed")
     fields = tuple(field or ("question",))
     index = BenchmarkIndex.from_files(
         [parse_spec(a, against_field) for a in against], n=ngram, near_threshold=near_threshold
@@ -393,8 +521,6 @@ def decontaminate(
     n = 0
     methods: dict[str, int] = {}
     tmp_out, tmp_rm = out.with_name(out.name + ".tmp"), removed.with_name(removed.name + ".tmp")
-    for p in (out, removed):
-        p.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp_out, "w", encoding="utf-8") as fk, open(tmp_rm, "w", encoding="utf-8") as fr:
         for line, row in iter_rows(path):
             present = [f for f in fields if f in row]
@@ -441,14 +567,47 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> 
     Console().print(_summary_table(f"report -> {path}", terminal_summary(run_dir)))
 
 
+def _check_answers(args: list[str]) -> None:
+    """Read the test server's ``--answers`` file the way it will (JSON lines, each with a
+    question and an answer) before it starts, so a bad file is one ``error:`` line that
+    names its line and field instead of an exception inside the server's start-up."""
+    from tracemint.sources.rows import RowReader
+
+    for i, arg in enumerate(args):
+        if arg == "--answers" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--answers="):
+            value = arg.partition("=")[2]
+        else:
+            continue
+        reader = RowReader(value, format="jsonl")
+        for _, number, row in reader.rows():
+            for name in ("question", "answer"):
+                if name not in row:
+                    raise reader.error(
+                        number, f"missing; fields present: {sorted(row)}", field=name
+                    )
+            if not isinstance(row["question"], str):
+                raise reader.error(number, "expected a string", field="question")
+
+
 @app.command(
-    "serve-test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    "serve-test",
+    # --help and -h reach the server's own parser, which knows its options
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
+@_friendly
 def serve_test(ctx: typer.Context) -> None:
-    """Run the shipped OpenAI-compatible test server (see --help of the module)."""
+    """Run the shipped OpenAI-compatible test server; --help lists its options."""
     from tracemint.teachers.testserver import main
 
-    main(list(ctx.args))
+    args = list(ctx.args)
+    if not any(a in ("-h", "--help") for a in args):
+        _check_answers(args)
+    code = main(args)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -531,6 +690,7 @@ def eval_(
 
     if (data is None) == (family is None):
         raise typer.BadParameter("give exactly one of --data FILE or --family NAME")
+    _out_dir(runs_dir, "--runs-dir")
     knobs = _knobs(list(ctx.args))
     if data is not None and knobs:
         raise typer.BadParameter(f"unexpected arguments {ctx.args} (family knobs need --family)")
@@ -570,24 +730,31 @@ def eval_(
     )
     result = evaluate(recipe, fresh=fresh, progress=progress)
     metrics = metric_names(result)
-    table = Table(title=f"eval {name} (k = {k})")
+    table = Table(title=Text(f"eval {name} (k = {k})", style="table.title"))
     for col in ("difficulty", "problems", "samples", *metrics):
         table.add_column(col, justify="left" if col == "difficulty" else "right")
     groups = [*result["by_difficulty"].items(), ("overall", result["overall"])]
     for label, g in groups:
-        table.add_row(
-            label, f"{g['problems']:,}", f"{g['samples']:,}", *(f"{g[m]:.3f}" for m in metrics)
+        table.add_row(  # a difficulty label comes from the user's data: plain text
+            Text(str(label)),
+            f"{g['problems']:,}",
+            f"{g['samples']:,}",
+            *(f"{g[m]:.3f}" for m in metrics),
         )
     Console().print(table)
     run_dir = recipe.run_dir()
-    console.print(f"wrote {run_dir / EVAL_FILE} and {run_dir / PLOT_FILE}")
+    note(f"wrote {run_dir / EVAL_FILE} and {run_dir / PLOT_FILE}")
 
 
 @app.command()
 @_friendly
 def train(
     data: Annotated[
-        Path, typer.Argument(help="an exported sft.jsonl (or dpo.jsonl for --method dpo)")
+        Path,
+        typer.Argument(
+            help="an exported sft.jsonl or sft.parquet (dpo.* for --method dpo); "
+            "also JSON, CSV or Arrow"
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="training directory; rerun to resume")],
     method: Annotated[str, typer.Option(help="sft or dpo")] = "sft",
@@ -599,11 +766,11 @@ def train(
     batch_size: Annotated[int, typer.Option(help="rows per step")] = 4,
     max_seq_len: Annotated[int, typer.Option(help="tokens per row")] = 256,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    progress: Annotated[bool, typer.Option(help="show the progress bar (on stderr)")] = True,
 ) -> None:
     """Fine-tune a student on exported data (SFT or DPO, through TRL, optional LoRA)."""
     from pydantic import ValidationError
 
-    from tracemint.errors import ConfigError
     from tracemint.train.config import TrainConfig
     from tracemint.train.trainer import train as run_training
 
@@ -621,8 +788,14 @@ def train(
             seed=seed,
         )
     except ValidationError as e:
-        raise ConfigError(f"invalid train option: {e}") from None
-    s = run_training(cfg, data)
+        # one line per bad option, named as typed (pydantic's own text adds a URL per error)
+        bad = "; ".join(
+            f"--{'.'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(f"invalid train option: {bad}") from None
+    _out_dir(out)
+    s = run_training(cfg, data, progress=progress)
     sps = s.get("seconds_per_step")
     loss = s.get("final_loss")
     rows = [
@@ -638,6 +811,7 @@ def train(
 
 
 @app.command()
+@_friendly
 def version() -> None:
     """Print the version."""
     print(__version__)

@@ -220,6 +220,12 @@ class Recipe(_Strict):
         return Path(self.runs_dir) / self.name
 
 
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut: an error quoting a 5 MB string back would bury the message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
 def _format_errors(e: ValidationError, where: str, prefix: tuple[Any, ...] = ()) -> str:
     lines = []
     for err in e.errors():
@@ -229,7 +235,7 @@ def _format_errors(e: ValidationError, where: str, prefix: tuple[Any, ...] = ())
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/recipes.md for the keys)"
         elif "input" in err and err["type"] != "missing":
-            msg += f" (got {err['input']!r})"
+            msg += f" (got {_short_repr(err['input'])})"
         lines.append(f"{where}: {key}: {msg}")
     return "\n".join(lines)
 
@@ -279,12 +285,24 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file. Relative source paths stay relative to the CWD."""
     p = Path(path)
+    # A recipe is a .toml file; a user's likeliest mistake is passing the problems file
+    hint = "" if p.suffix.lower() == ".toml" else " (a recipe is a TOML file, e.g. recipe.toml)"
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"recipe not found: {p}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a recipe file{hint}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a text file (invalid UTF-8 at byte {e.start}){hint}") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the recipe: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+        raise ConfigError(f"{p}: invalid TOML: {e}{hint}") from None
+    except RecursionError:  # tomllib recurses per nested [ or {
+        raise ConfigError(f"{p}: invalid TOML: arrays or tables nested too deeply") from None
     return parse_recipe(data, str(p))
 
 

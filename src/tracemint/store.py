@@ -146,9 +146,29 @@ class RunStore:
                 yield batch.to_pylist()
 
     def read_manifest(self) -> dict[str, Any]:
+        """The run's manifest; a missing or damaged one is a ``RunError`` naming the file."""
         if not self.manifest_path.exists():
             raise RunError(f"{self.root}: not a tracemint run (no manifest.json)")
-        return dict(json.loads(self.manifest_path.read_text()))
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+            if isinstance(e, OSError):
+                reason = str(e.strerror)
+            elif isinstance(e, UnicodeDecodeError):
+                reason = f"not valid UTF-8 at byte {e.start}"
+            elif isinstance(e, json.JSONDecodeError):
+                reason = f"invalid JSON: {e.msg} at line {e.lineno}"
+            elif isinstance(e, RecursionError):
+                reason = "invalid JSON: nested too deeply"
+            else:
+                reason = str(e)
+            raise RunError(
+                f"{self.manifest_path}: damaged run manifest ({reason}); "
+                "restore it, or remove the run directory to start over"
+            ) from None
+        if not isinstance(data, dict):
+            raise RunError(f"{self.manifest_path}: damaged run manifest (not a JSON object)")
+        return data
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.manifest_path, manifest)

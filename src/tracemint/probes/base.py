@@ -19,7 +19,7 @@ import asyncio
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -186,12 +186,13 @@ async def run_probes(
     cache: CallCache | None,
     probe_names: Sequence[str],
     configs: Mapping[str, Any] | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> list[Record]:
     """Apply each named probe to each trace; returns the traces with the probes' columns.
 
     ``configs`` maps a probe name to its settings (dict or config instance); missing names
     get the defaults. Unknown probe names and config keys raise ``ConfigError`` before any
-    call is made.
+    call is made. ``on_done`` is called as each trace finishes (a progress bar's tick).
     """
     configs = dict(configs or {})
     unknown = set(configs) - set(probe_names)
@@ -212,6 +213,8 @@ async def run_probes(
                 out.update(probe.skipped("no answer to compare with"))
             else:
                 out.update(await probe.run(t, caller, cfg))
+        if on_done is not None:
+            on_done()
         return out
 
     return list(await asyncio.gather(*(one(t) for t in traces)))

@@ -104,7 +104,7 @@ def normalize_choices(value: Any) -> list[str]:
     if isinstance(value, str):  # CSV cells hold the list as JSON text
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ValueError("expected a list of options (as JSON text in CSV)") from None
     if isinstance(value, dict):
         if {"label", "text"} <= value.keys():

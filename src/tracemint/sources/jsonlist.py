@@ -65,6 +65,8 @@ class _Window:
                     size *= 2  # amortised: an item of n chars costs O(n) re-parsing
                     continue
                 raise JsonListError(at, f"invalid JSON: {e.msg}") from None
+            except RecursionError:  # the parser recurses per [ or {: [[[[...]]]] x 100,000
+                raise JsonListError(self.line, "invalid JSON: nested too deeply") from None
             # A number (or the item's closing brace) at the very end may continue past it.
             if end == len(self.buf) and self.more(size):
                 continue

@@ -40,6 +40,7 @@ EXTENSIONS: dict[str, str] = {
 # batch of long solutions stays a few MB, large enough that per-batch overhead vanishes.
 BATCH_ROWS = 1024
 _COLUMNAR = ("parquet", "arrow", "hf")
+NESTED_TOO_DEEP = "nested too deeply (lists or objects inside each other ~1,000 levels deep)"
 
 
 def json_type(value: Any) -> str:
@@ -196,7 +197,11 @@ class RowReader:
         except json.JSONDecodeError as e:
             hint = " (a .json file must hold one JSON list, or one object per line)"
             hint = hint if self.format == "json" else ""
-            raise self.error(number, f"invalid JSON: {e.msg} at column {e.colno}{hint}") from None
+            raise self.error(
+                number, f"invalid JSON: {e.msg.removesuffix(' at')} at column {e.colno}{hint}"
+            ) from None
+        except RecursionError:  # the parser recurses per [ or {: e.g. [[[[...]]]] x 100,000
+            raise self.error(number, f"invalid JSON: {NESTED_TOO_DEEP}") from None
 
     def _json_rows(self, skip: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
         # A .json file holds either one list (SVAMP) or, despite the name, JSON lines (AQuA).
@@ -324,7 +329,7 @@ class RowReader:
         root = self.path
         dict_file = root / "dataset_dict.json"
         if dict_file.exists():
-            splits = list(json.loads(dict_file.read_text(encoding="utf-8")).get("splits", []))
+            splits = list(_metadata(dict_file).get("splits", []))
             if split is None:
                 if "test" in splits:
                     split = "test"
@@ -346,8 +351,13 @@ class RowReader:
             )
         state = root / "state.json"
         if state.exists():
-            entries = json.loads(state.read_text(encoding="utf-8")).get("_data_files", [])
-            files = [root / e["filename"] for e in entries]
+            entries = _metadata(state).get("_data_files", [])
+            try:
+                files = [root / e["filename"] for e in entries]
+            except (TypeError, KeyError):
+                raise SourceError(
+                    "_data_files: expected a list of {'filename': ...} objects", path=str(state)
+                ) from None
         else:
             files = sorted(root.glob("data-*.arrow"))
         if not files:
@@ -357,6 +367,19 @@ class RowReader:
                 path=str(root),
             )
         self.data_files = files
+
+
+def _metadata(path: Path) -> dict[str, Any]:
+    """A Hugging Face directory's JSON metadata file, or a ``SourceError`` naming it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, RecursionError) as e:
+        raise SourceError(f"cannot read this dataset metadata: {e}", path=str(path)) from None
+    except json.JSONDecodeError as e:
+        raise SourceError(f"invalid JSON: {e.msg}", path=str(path), line=e.lineno) from None
+    if not isinstance(value, dict):
+        raise SourceError(f"expected a JSON object, got {json_type(value)}", path=str(path))
+    return value
 
 
 def iter_rows(

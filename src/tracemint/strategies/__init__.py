@@ -74,6 +74,27 @@ def builtin_names() -> list[str]:
     )
 
 
+def _read_template(path: Path) -> str:
+    """A user's template file, compiled now: a binary file or a Jinja syntax error is a
+    ``ConfigError`` naming the file and line before any problem is read, not at the first
+    render deep inside a run."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"strategy {path}: not a text file (invalid UTF-8 at byte {e.start})"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"strategy {path}: cannot read: {e.strerror}") from None
+    try:
+        _compile(source)
+    except jinja2.TemplateSyntaxError as e:
+        raise ConfigError(f"strategy {path}, line {e.lineno}: {e.message}") from None
+    except RecursionError:
+        raise ConfigError(f"strategy {path}: nested too deeply to compile") from None
+    return source
+
+
 def load_strategy(name: str, template_dir: str | Path | None = None) -> Strategy:
     """Find a strategy by name: a path, then ``template_dir``, then the built-ins."""
     candidates: list[Path] = []
@@ -83,7 +104,7 @@ def load_strategy(name: str, template_dir: str | Path | None = None) -> Strategy
         candidates.append(Path(template_dir) / f"{name}.jinja")
     for path in candidates:
         if path.is_file():
-            return Strategy(path.stem, path.read_text(encoding="utf-8"))
+            return Strategy(path.stem, _read_template(path))
     builtin = resources.files("tracemint.strategies").joinpath("templates", f"{name}.jinja")
     if builtin.is_file():
         return Strategy(name, builtin.read_text(encoding="utf-8"))

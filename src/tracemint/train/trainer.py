@@ -25,10 +25,11 @@ import os
 import re
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tracemint.errors import ConfigError, SourceError, missing
+from tracemint.errors import ConfigError, missing
 from tracemint.hardware import native_bf16
 from tracemint.train.config import TrainConfig
 
@@ -49,44 +50,33 @@ def require_train() -> None:
 
 
 def load_rows(path: Path, method: str) -> list[dict[str, Any]]:
-    """The TRL columns of an exported JSONL file (provenance columns are dropped).
+    """The TRL columns of an exported file (provenance columns are dropped).
 
-    SFT rows are ``messages`` (what ``tracemint export --format sft`` writes), or
-    ``prompt``/``completion``, or ``text``; DPO rows are ``prompt``/``chosen``/``rejected``.
+    Export writes JSONL and Parquet, so both are read (and JSON, CSV, Arrow: the shared
+    ``RowReader``, whose errors name the file, the line or row, and the field). SFT rows are
+    ``messages`` (what ``tracemint export --format sft`` writes), or ``prompt``/``completion``,
+    or ``text``; DPO rows are ``prompt``/``chosen``/``rejected``.
     """
-    if not path.is_file():
-        raise SourceError("no such file", path=str(path))
+    from tracemint.sources.rows import RowReader
+
+    reader = RowReader(path)
     rows: list[dict[str, Any]] = []
     layout: tuple[str, ...] | None = None
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceError(f"not JSON: {e}", path=str(path), line=i) from None
-            if not isinstance(row, dict):
-                raise SourceError("a row must be a JSON object", path=str(path), line=i)
-            if method == "dpo":
-                need: tuple[str, ...] = _DPO_COLUMNS
-            elif layout is None:
-                found = [lay for lay in _SFT_LAYOUTS if all(k in row for k in lay)]
-                need = found[0] if found else _SFT_LAYOUTS[0]
-            else:
-                need = layout
-            layout = need
-            for k in need:
-                if row.get(k) in (None, "", []):
-                    raise SourceError(
-                        f"missing for --method {method} (export with --format {method})",
-                        path=str(path),
-                        line=i,
-                        field=k,
-                    )
-            rows.append({k: row[k] for k in need})
-    if not rows:
-        raise SourceError("no rows to train on", path=str(path))
+    for _, number, row in reader.rows():
+        if method == "dpo":
+            need: tuple[str, ...] = _DPO_COLUMNS
+        elif layout is None:
+            found = [lay for lay in _SFT_LAYOUTS if all(k in row for k in lay)]
+            need = found[0] if found else _SFT_LAYOUTS[0]
+        else:
+            need = layout
+        layout = need
+        for k in need:
+            if row.get(k) in (None, "", []):
+                raise reader.error(
+                    number, f"missing for --method {method} (export with --format {method})", k
+                )
+        rows.append({k: row[k] for k in need})
     return rows
 
 
@@ -220,6 +210,60 @@ def _log_callback(log_path: Path) -> Any:
     return LossLog()
 
 
+def _progress_callback(enabled: bool) -> Any:
+    """A TrainerCallback that draws one rich progress line on stderr: steps, loss, ETA."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from transformers import TrainerCallback
+
+    class RichProgress(TrainerCallback):  # type: ignore[misc]
+        """Steps done of ``max_steps`` (a resumed run starts where it stopped), last loss."""
+
+        def __init__(self) -> None:
+            self.progress = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("steps  loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                disable=not enabled,
+            )
+            self.task: TaskID | None = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "train", total=state.max_steps or None, completed=state.global_step, loss="-"
+            )
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.task is not None:
+                self.progress.update(self.task, completed=state.global_step)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if self.task is not None and logs and isinstance(logs.get("loss"), int | float):
+                self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.close()
+
+        def close(self) -> None:
+            self.progress.stop()
+
+    return RichProgress()
+
+
 def _trim_log(log_path: Path, upto: int) -> None:
     """Drop lines logged after the checkpoint we resume from (a crash between saves)."""
     if not log_path.exists():
@@ -312,14 +356,45 @@ def _checkpointing_field() -> str:
     )
 
 
-def train(cfg: TrainConfig, data_path: Path) -> dict[str, Any]:
-    """Train, resuming from ``cfg.out``'s last checkpoint; return the summary it also writes."""
+def train(cfg: TrainConfig, data_path: Path, *, progress: bool = False) -> dict[str, Any]:
+    """Train, resuming from ``cfg.out``'s last checkpoint; return the summary it also writes.
+
+    ``progress`` draws a rich progress bar (steps, loss, ETA) on stderr instead of the
+    Trainer's printed log dicts (never printed); the same numbers always go to
+    ``train_log.jsonl``.
+    """
+    # the data first: a wrong file is the commoner mistake, and reading it needs no extra
+    rows = load_rows(Path(data_path), cfg.method)
     require_train()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with _library_bars_off():
+        return _train(cfg, rows, progress)
+
+
+@contextlib.contextmanager
+def _library_bars_off() -> Iterator[None]:
+    """The libraries' own tqdm bars (tokenizing a 4-row dataset, writing one shard) would
+    print around ours line by line, or be the only noise under --no-progress: off for the
+    duration, then as they were."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_was, ds_was = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if hf_was:
+            hf_logging.enable_progress_bar()
+        if ds_was:
+            datasets.enable_progress_bars()
+
+
+def _train(cfg: TrainConfig, rows: list[dict[str, Any]], progress: bool) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
 
-    rows = load_rows(Path(data_path), cfg.method)
     cfg.out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     device, bf16 = _device_and_bf16(cfg)
@@ -351,6 +426,7 @@ def train(cfg: TrainConfig, data_path: Path) -> dict[str, Any]:
     else:
         log_path.unlink(missing_ok=True)
     callback = _log_callback(log_path)
+    bar = _progress_callback(progress)
 
     common = _common_args(cfg, device, bf16)
     with warnings.catch_warnings():
@@ -364,6 +440,7 @@ def train(cfg: TrainConfig, data_path: Path) -> dict[str, Any]:
             dataset,
             peft_config,
             callback,
+            bar,
             resume,
             start_step,
             device,
@@ -381,6 +458,7 @@ def _run(
     dataset: Any,
     peft_config: Any,
     callback: Any,
+    bar: Any,
     resume: Path | None,
     start_step: int,
     device: str,
@@ -412,8 +490,16 @@ def _run(
             callbacks=[callback],
         )
 
+    from transformers.trainer_callback import PrinterCallback
+
+    # With tqdm off the Trainer prints every log dict raw; train_log.jsonl and the bar say it
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(bar)
     t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        bar.close()  # a failed step must not leave the terminal in a live display
     wall = time.perf_counter() - t0
     # save_strategy "steps" also checkpoints the last step: a later run asking for more
     # steps resumes from there
