@@ -332,7 +332,7 @@ def test_a_run_against_a_wedged_server_stops_then_resumes(tmp_path: Path, worker
     assert "Traceback" not in done.stderr
     message = " ".join(done.stderr.split())  # rich wraps the line
     assert f"teacher at {url} has not answered any request for {PATIENCE} s" in message
-    assert "give_up_after_s" in message and "--resume" in message
+    assert "raise [teacher] give_up_after_s" in message and "--resume" in message
     assert first["ok"] >= ANSWERED and first["faults"].get("hang", 0) > 0
     # stopped the patience after the last answer (plus the exit), not minutes later
     assert PATIENCE - 0.5 < stopped_at - first["last_ok_at"] < PATIENCE + 10

@@ -480,7 +480,7 @@ class OpenAITeacher(Teacher):
         message = self._scrub(
             f"teacher at {self._where()} has not answered any request for {quiet_s:.0f} s "
             f"({n} call{'s' if n != 1 else ''} waiting{last}); check that the server is "
-            "running and responsive, or raise teacher.give_up_after_s. Finished work is "
+            "running and responsive, or raise [teacher] give_up_after_s. Finished work is "
             "kept: rerun with --resume"
         )
         for call, (_, task) in list(calls.items()):
