@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import random
-import warnings
 from typing import Any
 
 import pytest
@@ -18,9 +17,7 @@ needs_gym = pytest.mark.skipif(not HAVE_GYM, reason="reasoning-gym not installed
 
 
 def gym(task: str, **options: Any) -> Any:
-    with warnings.catch_warnings():  # third-party import-time warnings are not ours to fail on
-        warnings.simplefilter("ignore")
-        return create_family("gym", {"task": task, "options": options})
+    return create_family("gym", {"task": task, "options": options})
 
 
 def test_missing_reasoning_gym_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,18 @@ from tracemint.errors import ConfigError, missing
 from tracemint.hardware import native_bf16
 from tracemint.train.config import TrainConfig
 
+#: Deprecation notices that transformers raises from inside PEFT/TRL, for calls we do not
+#: make; each is ignored by its exact text, only while training, so a new one still fails
+#: the tests (pytest runs with filterwarnings = error). Drop an entry when the lock moves to a
+#: PEFT that no longer triggers it (`make test-latest` shows it).
+THIRD_PARTY_WARNINGS = (
+    # peft PeftModel.__init__ reads model.is_gradient_checkpointing (renamed in
+    # transformers 5.x to is_activation_checkpointing); upstream: huggingface/peft, fixed
+    # once peft reads the new name
+    "`is_gradient_checkpointing` is deprecated and will be removed in v6. "
+    "Use `is_activation_checkpointing` instead.",
+)
+
 log = logging.getLogger(__name__)
 
 _SFT_LAYOUTS: tuple[tuple[str, ...], ...] = (("messages",), ("prompt", "completion"), ("text",))
@@ -430,8 +442,8 @@ def _train(cfg: TrainConfig, rows: list[dict[str, Any]], progress: bool) -> dict
 
     common = _common_args(cfg, device, bf16)
     with warnings.catch_warnings():
-        # transformers 5.x deprecation notices raised from inside TRL/PEFT, not our calls
-        warnings.filterwarnings("ignore", category=FutureWarning)
+        for message in THIRD_PARTY_WARNINGS:
+            warnings.filterwarnings("ignore", message=re.escape(message), category=FutureWarning)
         return _run(
             cfg,
             common,
