@@ -458,6 +458,7 @@ def run_seed(
         record["id_accuracy"], record["n_id"] = accuracy(ev, "id", row_splits)
         record["ood_accuracy"], record["n_ood"] = accuracy(ev, "ood", row_splits)
         record["final_loss"] = summary.get("final_loss")
+        record["train_bf16"] = summary.get("bf16")  # autocast on: a dtype the record depends on
         record["train_seconds"] = summary.get("wall_seconds")
         record["eval_run"] = ev["run"]
         record["seconds"] = round(time.perf_counter() - t0, 2)
@@ -491,6 +492,7 @@ def collect_seed(setup: Setup, seed: int, eval_file: Path, work: Path) -> list[d
             "train_rows": count_rows(seed_dir / "data" / f"{c.name}.jsonl"),
             "mint": mint_stats(seed_dir / "mints" / f"{c.mint}-s{seed}"),
             "final_loss": summary.get("final_loss"),
+            "train_bf16": summary.get("bf16"),
             "train_seconds": summary.get("wall_seconds"),
             "eval_run": ev["run"],
             "student": student_info(seed_dir / "base"),
