@@ -114,11 +114,19 @@ def pin_threads(threads: int) -> None:
 KEY_PACKAGES = ("torch", "transformers", "trl", "peft", "tokenizers", "safetensors", "numpy")
 
 
+def lock_digest(lock: Path) -> str:
+    """sha256 of a lock's requirement lines (comments and blank lines left out)."""
+    import hashlib
+
+    lines = [li.strip() for li in lock.read_text().splitlines()]
+    kept = "\n".join(li for li in lines if li and not li.startswith("#"))
+    return hashlib.sha256(kept.encode()).hexdigest()
+
+
 def environment(threads: int) -> dict[str, Any]:
     """What a rerun needs to match to repeat a record's numbers exactly: the lock (its
     digest, and whether this venv is exactly it), every installed version, the torch threads
     and dtypes, the Python and the machine."""
-    import hashlib
     import platform
     from importlib import metadata
 
@@ -146,7 +154,8 @@ def environment(threads: int) -> dict[str, Any]:
             "student_weights": "float32",
             "train_autocast": "bf16 where the CPU has native bf16 kernels (each run's bf16)",
         },
-        "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
+        # of the pins and hashes only: a regenerated header or "# via" comment is no new lock
+        "lock_sha256": lock_digest(lock) if lock.is_file() else None,
         "lock_matches_venv": bool(pins) and not differs,
         "lock_differs": dict(sorted(differs.items())),
         "key_packages": {p: installed.get(p) for p in KEY_PACKAGES},
