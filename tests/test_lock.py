@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -91,7 +92,10 @@ def test_installed_versions_are_the_locked_ones() -> None:
     """Every locked package at its locked version, and nothing installed that is not locked."""
     want = locked(LOCK) | locked(MODEL_LOCK)
     have: dict[str, str] = {}
-    for dist in metadata.distributions():
+    # the venv's own site-packages, not sys.path: Ray puts its vendored copies
+    # (ray/thirdparty_files: colorama, ...) on sys.path when it is imported
+    venv = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    for dist in metadata.distributions(path=sorted(venv)):
         name = canonicalize_name(dist.metadata["Name"])
         have[name] = dist.version
     wrong = {
