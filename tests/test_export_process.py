@@ -6,7 +6,12 @@ from pathlib import Path
 
 import datasets
 
-from tracemint.export.process import PartialSFTExporter, ProcessExporter, step_labels
+from tracemint.export.process import (
+    PartialSFTExporter,
+    ProcessExporter,
+    labelled_chunks,
+    step_labels,
+)
 
 TEXT = "Tom has 3 apples.\nHe buys 2 more, so 3 + 2 = 6.\nThe answer is 6."
 
@@ -43,37 +48,57 @@ def _trace(**over: object) -> dict:
     return {**base, **over}
 
 
+def _unchecked(**over: object) -> dict:
+    t = _trace(first_wrong_step=None, **over)
+    t["steps"] = [{**s, "verdict": "unchecked"} for s in t["steps"]]
+    return t
+
+
 def test_label_rules() -> None:
-    assert step_labels(_trace()) == [True, False]  # cut at the first error
-    assert step_labels(_trace(first_wrong_step=None, verdict="correct")) == [True] * 3
-    assert step_labels(_trace(first_wrong_step=None)) is None  # wrong, error not located
+    # step 0 unchecked: merged into step 1, whose wrong claim labels it; cut there
+    assert step_labels(_trace()) == [False]
+    # nothing but the graded answer checked: one chunk, labelled by the answer
+    assert step_labels(_unchecked(verdict="correct", reference="5")) == [True]
+    assert step_labels(_unchecked(verdict="correct")) is None  # no reference
     assert step_labels(_trace(truncated=True)) is None
     mc = _trace(step_labels=[True, True, False])
-    assert step_labels(mc) == [True, True, False]  # Monte-Carlo labels win
+    # the arithmetic "wrong" beats a Monte-Carlo "good"
+    assert step_labels(mc) == [True, False]
+    chunks = labelled_chunks(mc)
+    assert chunks is not None and [c.source for c in chunks] == ["montecarlo", "arithmetic"]
 
 
 def test_prm_rows_load_with_trl_columns(tmp_path: Path) -> None:
     traces = [
         _trace(),
-        _trace(trace_id="t2", first_wrong_step=None, verdict="correct"),
-        _trace(trace_id="t3", first_wrong_step=None),
+        _unchecked(trace_id="t2", verdict="correct", reference="5"),
+        _unchecked(trace_id="t3"),
     ]
     res = ProcessExporter().write(traces, tmp_path, ("jsonl",))
     assert res["rows"] == 2
     ds = datasets.load_dataset("json", data_files=str(tmp_path / "prm.jsonl"), split="train")
-    assert {"prompt", "completions", "labels"} <= set(ds.column_names)
-    assert ds[0]["completions"] == ["Tom has 3 apples.", "He buys 2 more, so 3 + 2 = 6."]
-    assert ds[0]["labels"] == [True, False]
-    assert len(ds[1]["completions"]) == len(ds[1]["labels"]) == 3
+    assert {"prompt", "completions", "labels", "label_sources"} <= set(ds.column_names)
+    assert ds[0]["completions"] == ["Tom has 3 apples.\nHe buys 2 more, so 3 + 2 = 6."]
+    assert ds[0]["labels"] == [False] and ds[0]["label_sources"] == ["arithmetic"]
+    assert ds[1]["completions"] == [TEXT] and ds[1]["label_sources"] == ["answer"]
 
 
-def test_partial_sft_keeps_only_the_good_prefix(tmp_path: Path) -> None:
+def test_partial_sft_keeps_only_the_checked_good_prefix(tmp_path: Path) -> None:
+    ok_first = _trace(trace_id="t4", first_wrong_step=2)
+    ok_first["steps"] = [
+        {**ok_first["steps"][0], "verdict": "ok"},
+        {**ok_first["steps"][1], "verdict": "unchecked"},
+        {**ok_first["steps"][2], "verdict": "wrong"},
+    ]
     traces = [
-        _trace(),
+        _trace(),  # the only step before the error was never checked: no row
         _trace(trace_id="t2", first_wrong_step=0),
         _trace(trace_id="t3", verdict="correct", first_wrong_step=None),
+        ok_first,
     ]
     rows = list(PartialSFTExporter().rows(traces))
     assert len(rows) == 1
+    # ends at the checked step 0, not at the unchecked step 1 before the error
     assert rows[0]["messages"][-1] == {"role": "assistant", "content": "Tom has 3 apples."}
     assert rows[0]["partial"] is True and rows[0]["good_steps"] == 1
+    assert rows[0]["checked_steps"] == 1 and rows[0]["trace_id"] == "t4"

@@ -1,10 +1,13 @@
 """Preference pairs in the conversational ``prompt``/``chosen``/``rejected`` layout of TRL.
 
-A pair is a correct and an incorrect rationale of the same problem. "Incorrect" means a
-``wrong`` verdict against a reference, never merely ``unverifiable``: a truncated or
-unparseable rationale may still be right, and teaching a student to prefer against it
-would be noise. Problems without a reference pair majority-agreeing traces (chosen)
-against dissenting ones (rejected) only when the majority is strict (agreement > 0.5).
+A pair is an accepted and a known-wrong rationale of the same problem (see
+``export/checks.py``). ``chosen`` is always a trace selection accepted, so it passed every
+check selection ran (the answer against the reference or a strict majority, and the step
+checker unless ``reject_wrong_steps`` is off), and it is never itself known wrong.
+``rejected`` is known wrong: a ``wrong`` verdict, a located wrong step (a right answer
+reached through a wrong step teaches a wrong habit), or, without a reference, an answer
+against the majority. Never merely ``unverifiable``: a truncated or unparseable rationale
+may still be right, and teaching a student to prefer against it would be noise.
 """
 
 from __future__ import annotations
@@ -14,22 +17,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tracemint.export.base import Exporter, exporters, provenance
+from tracemint.export.checks import is_chosen, is_wrong
 from tracemint.records import Record
 
 
-def _roles(group: list[Record]) -> tuple[list[Record], list[Record]]:
-    if group[0].get("reference") is not None:
-        good = [t for t in group if t.get("verdict") == "correct" and not t.get("truncated")]
-        bad = [t for t in group if t.get("verdict") == "wrong" and not t.get("truncated")]
-        return good, bad
-    if (group[0].get("agreement") or 0.0) <= 0.5:
+def roles(group: list[Record]) -> tuple[list[Record], list[Record]]:
+    """(chosen candidates, rejected candidates) of one problem's traces, in sample order."""
+    good = [t for t in group if is_chosen(t)]
+    if not good:  # nothing verified to prefer: no pair, however many wrong traces
         return [], []
-    good = [t for t in group if t.get("accepted")]
-    bad = [
-        t
-        for t in group
-        if not t.get("accepted") and t.get("answer") is not None and not t.get("truncated")
-    ]
+    bad = [t for t in group if is_wrong(t)]
     return good, bad
 
 
@@ -44,7 +41,7 @@ class PreferenceExporter(Exporter):
         for t in traces:
             groups[t["problem_id"]].append(t)
         for group in groups.values():
-            good, bad = _roles(sorted(group, key=lambda t: t["sample_index"]))
+            good, bad = roles(sorted(group, key=lambda t: t["sample_index"]))
             pairs = list(zip(good, bad, strict=False))[: self.max_pairs_per_problem]
             for chosen, rejected in pairs:
                 yield {
@@ -58,4 +55,5 @@ class PreferenceExporter(Exporter):
                     "rejected_verdict": rejected.get("verdict"),
                     "chosen_answer": chosen.get("answer"),
                     "rejected_answer": rejected.get("answer"),
+                    "rejected_wrong_step": rejected.get("first_wrong_step"),
                 }

@@ -6,18 +6,22 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tracemint.export.base import Exporter, exporters, provenance
+from tracemint.export.checks import is_accepted
 from tracemint.records import Record
 
 
 @exporters.register("sft")
 class SFTExporter(Exporter):
-    """One row per accepted trace: user question, assistant rationale."""
+    """One row per accepted trace: user question, assistant rationale.
+
+    Only ``accepted is True`` counts: a row that selection never saw (null) is not data.
+    """
 
     name = "sft"
 
     def rows(self, traces: Iterable[Record]) -> Iterator[dict[str, Any]]:
         for t in traces:
-            if not t.get("accepted"):
+            if not is_accepted(t):
                 continue
             yield {
                 "messages": [
