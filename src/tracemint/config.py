@@ -120,6 +120,10 @@ class SelectConfig(_Strict):
     # majority: agree with the self-consistency majority; all: every untruncated trace
     keep: Literal["correct", "majority", "all"] = "correct"
     min_agreement: float = Field(0.0, ge=0.0, le=1.0)  # for majority: drop weak majorities
+    # acceptance by majority vote (no reference, or keep = "majority") needs at least this
+    # many samples that gave an answer, and a strict majority (agreement > 0.5): one sample
+    # "agreeing" with itself is no evidence at all
+    min_votes: int = Field(3, ge=1)
     # a right answer reached through a wrong step teaches a wrong habit: drop it
     reject_wrong_steps: bool = True
     # drop a trace whose column is below a threshold, e.g. {early_aoc = 0.2}; traces that

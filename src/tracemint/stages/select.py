@@ -44,8 +44,13 @@ def _agrees(t: Record) -> bool:
     return a is not None and m is not None and bool(answers_equal(a, m))
 
 
-def _judge(t: Record, cfg: SelectConfig) -> str | None:
-    """Why this trace is not accepted, or None to accept it."""
+def _votes(group: Sequence[Record]) -> int:
+    """Samples of a problem that voted: untruncated, with an answer."""
+    return sum(1 for t in group if not t.get("truncated") and t.get("answer") is not None)
+
+
+def _judge(t: Record, cfg: SelectConfig, votes: int) -> str | None:
+    """Why this trace is not accepted, or None to accept it (``votes``: see ``_votes``)."""
     if t.get("truncated"):
         return "truncated"
     band = cfg.pass_rate_band
@@ -66,6 +71,11 @@ def _judge(t: Record, cfg: SelectConfig) -> str | None:
         return "no answer found"
     if not _agrees(t):
         return "disagrees with majority"
+    if votes < cfg.min_votes:
+        return f"too few votes for a majority ({votes} < min_votes {cfg.min_votes})"
+    agreement = t.get("agreement") or 0.0
+    if agreement <= 0.5:
+        return f"no strict majority (agreement {agreement:.2f})"
     if (t.get("agreement") or 0.0) < cfg.min_agreement:
         return f"agreement below {cfg.min_agreement}"
     return None
@@ -75,7 +85,8 @@ def select(traces: Sequence[Record], cfg: SelectConfig) -> list[Record]:
     """Mark each trace ``accepted`` or give its ``drop_reason``: nothing vanishes silently."""
     out: list[Record] = []
     for group in _by_problem(traces).values():
-        judged = [{**t, "drop_reason": _judge(t, cfg)} for t in group]
+        votes = _votes(group)
+        judged = [{**t, "drop_reason": _judge(t, cfg, votes)} for t in group]
         for t in judged:
             t["accepted"] = t["drop_reason"] is None
         if cfg.max_per_problem is not None:
