@@ -25,6 +25,7 @@ import json
 import random
 import re
 import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,6 +64,10 @@ GOLD_ERRORS = {
     ("500/ 2/5", "200"),  # 50 or 1250 however it is read; 500*2/5 was meant
     ("1152/ 1,536", ".5"),
     ("14*20", "140"),
+    # read since unit words are dropped ("13 marbles + 4 marbles"):
+    ("13 marbles + 4 marbles + 16", "45"),
+    ("1550 cubic inches / 50", "29"),  # 31 pumps
+    ("3 bobby pins / 21 decorations * 100%", "14.28"),  # 14.2857...: truncated, not rounded
 }
 # Notation the checker cannot read, the gold's arithmetic being right: false alarms.
 NOTATION = {
@@ -139,21 +144,192 @@ def step_of(check_result: object, position: int) -> int | None:
     return None
 
 
+# -- planted slips --------------------------------------------------------------------
+
+# A calculator annotation with the visible result after it: "<<48/2=24>>24".
+VISIBLE_RESULT = re.compile(r"<<([^<>=]*)=([^<>]*)>>(\d[\d,]*(?:\.\d+)?)")
+_ANY_ANNOTATION = re.compile(r"<<[^<>]*>>")
+_NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?|\.\d+)(\s*%)?")
+
+
+def strip_annotations(text: str) -> str:
+    """The solution as a model without a calculator writes it: ``<<...>>`` removed."""
+    return _ANY_ANNOTATION.sub("", text)
+
+
+def _numbers(text: str) -> list[Fraction]:
+    out = []
+    for m in _NUMBER.finditer(text):
+        value = Fraction(m.group(1).replace(",", ""))
+        out.append(value / 100 if m.group(2) else value)
+    return out
+
+
+def is_visible(text: str, m: re.Match[str]) -> bool:
+    """Whether the prose states the annotated computation: ``a op b = <<...>>c``.
+
+    Independent of the checker: the visible text of the line before the annotation ends
+    with ``=`` (and maybe a currency sign), and the last numbers before that ``=`` are the
+    annotation's operands in order (``20%`` counts as 0.2). Otherwise the slip is only in
+    the prose as a bare number ("he has 13 apples"), which no step checker can find.
+    """
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    before = strip_annotations(text[line_start : m.start()]).rstrip(" $€£")
+    if not before.endswith("="):
+        return False
+    operands = [Fraction(n) for n in re.findall(r"\d*\.?\d+", m.group(1))]
+    shown = _numbers(before[:-1])
+    return bool(operands) and shown[-len(operands) :] == operands
+
+
+def plant(text: str, rng: random.Random) -> tuple[str, int, bool] | None:
+    """Alter one right calculator result and its visible copy, as a slipping model would.
+
+    Returns (altered text, start of the altered annotation, visible) or None when
+    the picked annotation is not a result the gold got right.
+    """
+    candidates = list(VISIBLE_RESULT.finditer(text))
+    if not candidates:
+        return None
+    m = rng.choice(candidates)
+    exact = oracle(m.group(1))
+    if exact is None or not correct_or_rounded(exact, m.group(2)) or m.group(2) != m.group(3):
+        return None
+    new = alter(m.group(3), rng)
+    if correct_or_rounded(exact, new.replace(",", "")):
+        return None
+    altered = f"{text[: m.start(2)]}{new}>>{new}{text[m.end(3) :]}"
+    return altered, m.start(), is_visible(text, m)
+
+
+def flagged_at(text: str, position: int) -> bool:
+    """Whether the step of ``text`` holding ``position`` is marked wrong."""
+    result = check_steps(text)
+    step = step_of(result, position)
+    return step is not None and result.steps[step].verdict == "wrong"
+
+
+@dataclass
+class Planted:
+    """Recall on planted slips and false alarms on the same gold, both notations."""
+
+    n: int = 0
+    visible: int = 0
+    found_stripped: int = 0
+    found_annotated: int = 0
+    found_stripped_all: int = 0
+    gold_alarm_stripped: int = 0
+    gold_alarm_annotated: int = 0
+    claims_stripped: int = 0
+    unchecked_stripped: int = 0
+    claims_annotated: int = 0
+    unchecked_annotated: int = 0
+    misses: list[str] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+    def rates(self) -> dict[str, float]:
+        return {
+            "recall_stripped": self.found_stripped / max(self.visible, 1),
+            "recall_annotated": self.found_annotated / max(self.n, 1),
+            "false_alarm_stripped": self.gold_alarm_stripped / max(self.n, 1),
+            "false_alarm_annotated": self.gold_alarm_annotated / max(self.n, 1),
+            "unchecked_stripped": self.unchecked_stripped / max(self.claims_stripped, 1),
+            "unchecked_annotated": self.unchecked_annotated / max(self.claims_annotated, 1),
+        }
+
+
+def run_planted(solutions: list[str], seed: int) -> Planted:
+    """Plant one slip per solution (``Random(seed + index)``) and check both versions."""
+    out = Planted()
+    for idx, gold in enumerate(solutions):
+        planted = plant(gold, random.Random(seed + idx))
+        if planted is None:
+            continue
+        altered, position, visible = planted
+        out.n += 1
+        for version, text in (("annotated", gold), ("stripped", strip_annotations(gold))):
+            result = check_steps(text)
+            claims = [c for s in result.steps for c in s.claims]
+            unchecked = sum(c.verdict == "unchecked" for c in claims)
+            setattr(out, f"claims_{version}", getattr(out, f"claims_{version}") + len(claims))
+            setattr(out, f"unchecked_{version}", getattr(out, f"unchecked_{version}") + unchecked)
+            if result.first_wrong_step is not None:
+                setattr(out, f"gold_alarm_{version}", getattr(out, f"gold_alarm_{version}") + 1)
+                step = result.steps[result.first_wrong_step]
+                wrong = [c for c in step.claims if c.verdict == "wrong"]
+                out.alarms.append(f"[{version}] {wrong[0].expression} = {wrong[0].value}")
+        out.found_annotated += flagged_at(altered, position)
+        # Stripping moves text left: the position of the visible copy moves with it.
+        stripped = strip_annotations(altered[:position])
+        found = flagged_at(strip_annotations(altered), len(stripped))
+        out.found_stripped_all += found
+        if visible:
+            out.visible += 1
+            out.found_stripped += found
+            if not found:
+                line_end = altered.find("\n", position)
+                out.misses.append(
+                    strip_annotations(altered[: line_end if line_end > 0 else None]).rsplit(
+                        "\n", 1
+                    )[-1]
+                )
+    return out
+
+
+def load(name: str) -> list[str]:
+    with open(DATA / f"{name}.jsonl") as f:
+        return [json.loads(line)["answer"] for line in f]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--limit", type=int, default=0, help="solutions to use (0 = all)")
+    parser.add_argument("--n", type=int, default=2000, help="train solutions to plant slips in")
+    parser.add_argument("--limit", type=int, default=0, help="gold pass: solutions (0 = all)")
     parser.add_argument("--show", type=int, default=8, help="examples to print per list")
     args = parser.parse_args()
 
-    solutions = []
-    for name in ("test", "train"):
-        with open(DATA / f"{name}.jsonl") as f:
-            solutions += [json.loads(line)["answer"] for line in f]
+    solutions = load("test") + load("train")
     if args.limit:
         solutions = solutions[: args.limit]
+    gold_pass(solutions, args.show)
 
-    # -- 1. gold ---------------------------------------------------------------------
+    train = load("train")
+    sample = random.Random(args.seed).sample(train, min(args.n, len(train)))
+    t0 = time.perf_counter()
+    planted = run_planted(sample, args.seed)
+    elapsed = time.perf_counter() - t0
+    rates = planted.rates()
+    print(f"\nplanted slips: {planted.n} of {len(sample)} train solutions ({elapsed:.1f} s)")
+    print(
+        f"  annotated: {planted.found_annotated}/{planted.n} found "
+        f"({100 * rates['recall_annotated']:.2f}%; target 98%)"
+    )
+    print(
+        f"  stripped:  {planted.found_stripped}/{planted.visible} visible slips found "
+        f"({100 * rates['recall_stripped']:.2f}%; target 95%); all slips incl. bare numbers "
+        f"{planted.found_stripped_all}/{planted.n}"
+    )
+    print(
+        f"  false alarms on the same gold: stripped {planted.gold_alarm_stripped}/{planted.n} "
+        f"({100 * rates['false_alarm_stripped']:.2f}%), annotated "
+        f"{planted.gold_alarm_annotated}/{planted.n} "
+        f"({100 * rates['false_alarm_annotated']:.2f}%; target 1%)"
+    )
+    print(
+        f"  claims unchecked: stripped {planted.unchecked_stripped}/{planted.claims_stripped} "
+        f"({100 * rates['unchecked_stripped']:.2f}%), annotated "
+        f"{planted.unchecked_annotated}/{planted.claims_annotated} "
+        f"({100 * rates['unchecked_annotated']:.2f}%)"
+    )
+    for miss in planted.misses[: args.show]:
+        print(f"  [missed] {miss!r}")
+    for alarm in planted.alarms[: args.show]:
+        print(f"  [gold flagged] {alarm}")
+
+
+def gold_pass(solutions: list[str], show: int) -> None:
+    """Pass 1: every claim the checker marks wrong in the gold, sorted by who is right."""
     t0 = time.perf_counter()
     results = [check_steps(s) for s in solutions]
     elapsed = time.perf_counter() - t0
@@ -199,78 +375,9 @@ def main() -> None:
         ("gold error", known),
         ("false alarm", alarms),
     ):
-        for step_text, claim in items[: args.show]:
+        for step_text, claim in items[:show]:
             print(f"  [{title}] {claim.expression} = {claim.value} (is {claim.computed})")
             print(f"      {step_text[:150]!r}")
-
-    # -- 2. annotation alteration ----------------------------------------------------
-    hits = first_hits = total = 0
-    misses = []
-    for idx, text in enumerate(solutions):
-        rng = random.Random(args.seed + idx)
-        candidates = list(ANNOTATION.finditer(text))
-        if not candidates:
-            continue
-        m = rng.choice(candidates)
-        exact = oracle(m.group(1))
-        if exact is None or not correct_or_rounded(exact, m.group(2)):
-            continue  # alter only results the gold got right
-        new = alter(m.group(2), rng)
-        if correct_or_rounded(exact, new):
-            continue
-        visible_new = new if m.group(3) else ""
-        altered = (
-            text[: m.start(2)] + new + ">>" + visible_new + text[m.end(3) :]
-            if m.group(3)
-            else text[: m.start(2)] + new + text[m.end(2) :]
-        )
-        result = check_steps(altered)
-        step = step_of(result, m.start())
-        total += 1
-        flagged = step is not None and result.steps[step].verdict == "wrong"
-        hits += flagged
-        first_hits += result.first_wrong_step == step
-        if not flagged:
-            misses.append(altered[max(0, m.start() - 60) : m.start() + 40])
-    print(
-        f"annotation alteration: {hits}/{total} altered steps flagged "
-        f"({100 * hits / max(total, 1):.2f}%); first_wrong_step exact in {first_hits}"
-    )
-    for miss in misses[: args.show]:
-        print(f"  [missed] {miss!r}")
-
-    # -- 3. plain alteration ----------------------------------------------------------
-    hits = total = 0
-    misses = []
-    for idx, text in enumerate(solutions):
-        rng = random.Random(args.seed + 10_000_000 + idx)
-        plain = re.sub(r"<<[^<>]*>>", "", text)
-        candidates = []
-        for m in PLAIN.finditer(plain):
-            a, op, b, c = m.groups()
-            exact = oracle(f"{a.replace(',', '')}{'*' if op in 'x×' else op}{b.replace(',', '')}")
-            if exact is not None and correct_or_rounded(exact, c):
-                candidates.append((m, exact))
-        if not candidates:
-            continue
-        m, exact = rng.choice(candidates)
-        new = alter(m.group(4), rng)
-        if correct_or_rounded(exact, new.replace(",", "")):
-            continue
-        altered = plain[: m.start(4)] + new + plain[m.end(4) :]
-        result = check_steps(altered)
-        step = step_of(result, m.start(4))
-        total += 1
-        flagged = step is not None and result.steps[step].verdict == "wrong"
-        hits += flagged
-        if not flagged:
-            misses.append(altered[max(0, m.start() - 50) : m.end() + 20])
-    print(
-        f"plain alteration: {hits}/{total} altered steps flagged "
-        f"({100 * hits / max(total, 1):.2f}%)"
-    )
-    for miss in misses[: args.show]:
-        print(f"  [missed] {miss!r}")
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
+from . import units
 from .numbers import rounds_to
 from .steps import Step, split_steps
 
@@ -147,6 +148,7 @@ class _Tok:
     start: int
     end: int
     space: bool  # whitespace right before it
+    unit: str = ""  # a number's unit word, dropped from the arithmetic ("teeth", "hour")
 
 
 class _Refused(Exception):
@@ -286,6 +288,24 @@ def _runs(toks: list[_Tok]) -> list[_Run]:
             run.append(_Tok(kind, word_op[0], tok.start, toks[i + word_op[1] - 1].end, tok.space))
             i += word_op[1]
             continue
+        if tok is not None and tok.kind == "word" and run:
+            stop = _unit_at(toks, i, run)
+            if stop > i:  # "11 teeth + 4 teeth", "$6/hour * 2": the words are dropped
+                i = stop
+                continue
+            if (
+                run[-1].kind in ("num", "pct")
+                and units.unit_span(
+                    toks, i, operator_at=lambda j: toks[j].kind in ("op", "pow", "eq")
+                )
+                > i
+            ):  # "3 bags of leaves / Y minutes": the expression goes on, unread
+                close(True)
+                run, cut_left, depth = [], False, 0
+                i += 1
+                continue
+            if run[-1].kind == "num" and tok.text.lower() not in units.NEVER:
+                run[-1] = replace(run[-1], unit=units.unit_name([tok.text]))  # "= 150 min"
         hyphen = run and run[-1].text == "-" and not run[-1].space
         if hyphen and tok is not None and tok.kind == "word" and not tok.space:
             run.pop()  # "= 72-liter": a hyphen, not a minus
@@ -294,6 +314,59 @@ def _runs(toks: list[_Tok]) -> list[_Run]:
         run, cut_left, depth = [], False, 0
         i += 1
     return runs
+
+
+def _unit_at(toks: list[_Tok], i: int, run: list[_Tok]) -> int:
+    """End of the unit words at ``toks[i]`` when the expression goes on after them, else i.
+
+    A glued slash after a number ("$6/hour", "50 cm/cuff") is a rate, not a division: it
+    is popped from ``run`` even when the run ends there ("= $540/week").
+    """
+    last = run[-1]
+    tok = toks[i]
+    if last.text == "/" and last.kind == "op" and not last.space and not tok.space:
+        if len(run) >= 2 and run[-2].kind in ("num", "pct"):
+            end = units.rate_span(toks, i)
+            if end > i:
+                run.pop()
+                _label(run, "/" + units.unit_name([tok.text]))
+                return end if end < len(toks) and _continues(toks, end, run) else i
+        return i
+    if last.kind not in ("num", "pct") or (not tok.space and last.kind != "num"):
+        return i
+    end = units.unit_span(toks, i, operator_at=lambda j: _continues(toks, j, run))
+    if end > i and toks[end].kind == "eq" and _is_bare(_since_eq(run)):
+        return i  # "1 hour = 60 minutes": a unit change, not a claim (as without the unit)
+    if end > i:
+        _label(run, units.unit_name([tok.text]))
+    return end
+
+
+def _since_eq(run: list[_Tok]) -> list[_Tok]:
+    k = max((n for n, t in enumerate(run) if t.kind == "eq"), default=-1)
+    return run[k + 1 :]
+
+
+def _continues(toks: list[_Tok], j: int, run: list[_Tok]) -> bool:
+    """Whether ``toks[j]`` (after unit words) is an operator or "=" that goes on."""
+    tok = toks[j]
+    if tok.kind == "eq":
+        return True
+    if tok.kind in ("op", "pow"):
+        nxt = toks[j + 1] if j + 1 < len(toks) else None
+        if tok.text == "/" and not tok.space and nxt is not None and not nxt.space:
+            return False  # "5 minutes/100 meters": a rate per a count, not a division
+        return nxt is not None and nxt.kind in _STARTS_OPERAND
+    return _word_operator(toks, j, run) is not None
+
+
+def _label(run: list[_Tok], unit: str) -> None:
+    """Record ``unit`` on the run's last number (for :func:`units.conflicting`)."""
+    for k in range(len(run) - 1, -1, -1):
+        if run[k].kind == "num":
+            if not run[k].unit:
+                run[k] = replace(run[k], unit=unit)
+            return
 
 
 def _split_number(last: _Tok, toks: list[_Tok], i: int) -> bool:
@@ -415,6 +488,8 @@ def _cut_after(toks: list[_Tok], i: int) -> bool:
                 return i > 0 and toks[i - 1].text.isdigit() and _fraction_at(toks, j)
             return j < len(toks) and toks[j].kind == "num"  # not "= 6 of the handbags"
         return low in _CUT_AFTER
+    if tok.text == "." and nxt is not None and nxt.text == "." and not nxt.space:
+        return True  # "= 8.333...": a shortened decimal, not a rounding
     if tok.space or nxt is None or nxt.kind != "num" or nxt.space:
         return False
     return tok.text == "," or (tok.text == ":" and len(nxt.text) == 2)  # "= 1,20", "= 3:30"
@@ -459,6 +534,7 @@ def _run_claims(
         else:
             sides[-1].append(tok)
     sides = [_trim_parens(s) for s in sides]
+    inside = _eq_inside_parens(run)
     values: dict[int, _Value] = {}
     claims: list[Claim] = []
     for k, relation in enumerate(relations):
@@ -478,6 +554,11 @@ def _run_claims(
         ):
             claims.append(Claim(expression, value, start, end, UNCHECKED))
             continue
+        if inside[k] or (k > 0 and inside[k - 1]) or _mixed_units(left, right):
+            # "600/(3+1=4) = 150": an "=" inside brackets splits an expression;
+            # "2 hours + 30 minutes = 150 minutes": dropping the units is not exact.
+            claims.append(Claim(expression, value, start, end, UNCHECKED))
+            continue
         try:
             lv = values[k] = values[k] if k in values else _evaluate(left)
             rv = values[k + 1] = _evaluate(right)
@@ -491,6 +572,28 @@ def _run_claims(
         computed = _format(lv.value) if verdict != UNCHECKED else None
         claims.append(Claim(expression, value, start, end, verdict, computed))
     return claims
+
+
+def _eq_inside_parens(run: list[_Tok]) -> list[bool]:
+    """For each "=" of ``run``: whether a bracket opened after the run's start is still open."""
+    start = 0
+    while start < len(run) and run[start].kind == "lp":
+        start += 1  # "(3 + 4 = 7)": the opening brackets are a remark's, see _trim_parens
+    depth, out = 0, []
+    for tok in run[start:]:
+        depth += 1 if tok.kind == "lp" else -1 if tok.kind == "rp" else 0
+        if tok.kind == "eq":
+            out.append(depth > 0)
+    return out
+
+
+def _mixed_units(left: list[_Tok], right: list[_Tok]) -> bool:
+    """A sum or difference over two units of one measure: dropping them is not exact."""
+    side = left + right
+    if not any(t.kind == "op" and t.text in "+-" for t in side):
+        return False
+    names = [t.unit for t in side if t.unit] + ["dollar" for t in side if t.kind == "cur"]
+    return units.conflicting(names)
 
 
 def _is_bare(side: list[_Tok]) -> bool:
