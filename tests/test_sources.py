@@ -201,9 +201,8 @@ def test_field_overrides(tmp_path: Path) -> None:
 
 def test_question_field_list_is_joined(tmp_path: Path) -> None:
     path = write(tmp_path / "p.jsonl", [{"ctx": "Tom has 3 apples.", "ask": "How many? "}])
-    assert problems(path=path, question_field=["ctx", "ask"])[0]["question"] == (
-        "Tom has 3 apples. How many?"
-    )
+    got = problems(path=path, question_field=["ctx", "ask"], reference="optional")
+    assert got[0]["question"] == ("Tom has 3 apples. How many?")
 
 
 @pytest.mark.parametrize(
@@ -217,7 +216,8 @@ def test_question_field_list_is_joined(tmp_path: Path) -> None:
     ],
 )
 def test_auto_detection(tmp_path: Path, row: dict, question: str, reference: str | None) -> None:
-    got = problems(path=write(tmp_path / "p.jsonl", [row]))[0]
+    optional = {"reference": "optional"} if reference is None else {}
+    got = problems(path=write(tmp_path / "p.jsonl", [row]), **optional)[0]
     assert (got["question"], got["reference"]) == (question, reference)
 
 
@@ -278,7 +278,7 @@ def test_no_question_field_lists_what_is_there(tmp_path: Path) -> None:
 
 def test_missing_question_field_on_a_later_line(tmp_path: Path) -> None:
     path = write(tmp_path / "p.jsonl", [{"question": "a"}, {"question": "b"}, {"q": "c"}])
-    err = source_error(path)
+    err = source_error(path, reference="optional")
     assert (err.path, err.line, err.field) == (str(path), 3, "question")
     assert str(path) in str(err) and "line 3" in str(err) and "field 'question'" in str(err)
     assert "fields present: ['q']" in str(err)
@@ -286,7 +286,7 @@ def test_missing_question_field_on_a_later_line(tmp_path: Path) -> None:
 
 def test_question_of_the_wrong_type(tmp_path: Path) -> None:
     path = write(tmp_path / "p.jsonl", [{"question": "a"}, {"question": 7}])
-    err = source_error(path)
+    err = source_error(path, reference="optional")
     assert (err.line, err.field) == (2, "question") and "expected a string, got number" in str(err)
 
 
@@ -306,31 +306,33 @@ def test_explicit_answer_field_must_exist(tmp_path: Path) -> None:
 
 def test_auto_detected_answer_and_choices_may_be_absent(tmp_path: Path) -> None:
     rows = [{"question": "a", "options": ["x", "y"], "answer": "A"}, {"question": "b"}]
-    got = problems(path=write(tmp_path / "p.jsonl", rows))
+    got = problems(path=write(tmp_path / "p.jsonl", rows), reference="optional")
     assert [(p["reference"], p["choices"]) for p in got] == [("A", ["A) x", "B) y"]), (None, None)]
-    err = source_error(write(tmp_path / "p.jsonl", rows), choices_field="options")
+    err = source_error(
+        write(tmp_path / "p.jsonl", rows), choices_field="options", reference="optional"
+    )
     assert (err.line, err.field) == (2, "options")
 
 
 def test_bad_choices_and_ids(tmp_path: Path) -> None:
-    path = write(tmp_path / "p.jsonl", [{"question": "a", "options": 5}])
+    path = write(tmp_path / "p.jsonl", [{"question": "a", "options": 5, "answer": "A"}])
     assert source_error(path).field == "options"
     path = write(tmp_path / "p.jsonl", [{"question": "a", "options": ["x"], "answer": 3}])
     assert "out of range" in str(source_error(path))
-    path = write(tmp_path / "p.jsonl", [{"question": "a", "id": None}])
+    path = write(tmp_path / "p.jsonl", [{"question": "a", "answer": "1", "id": None}])
     assert source_error(path, id_field="id").field == "id"
 
 
 def test_parquet_errors_name_the_row(tmp_path: Path) -> None:
     rows = [{"question": "a"}, {"question": "b"}, {"question": None}]
     path = write(tmp_path / "p.parquet", rows)
-    err = source_error(path)
+    err = source_error(path, reference="optional")
     assert str(err) == f"{path}, row 2, field 'question': expected a string, got null"
 
 
 def test_malformed_lines_reach_the_source(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
-    path.write_text('{"question": "a"}\n{"question": "b"\n')
+    path.write_text('{"question": "a", "answer": "1"}\n{"question": "b"\n')
     err = source_error(path)
     assert (err.path, err.line) == (str(path), 2) and "invalid JSON" in str(err)
 

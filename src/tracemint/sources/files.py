@@ -73,6 +73,10 @@ class FileSourceConfig(SourceConfig):
     limit: int | None = Field(default=None, ge=0)  # at most this many problems
     offset: int = Field(default=0, ge=0)  # skip this many rows first
     name: str | None = Field(default=None, min_length=1)  # default: the file stem
+    # "required": a row whose reference is missing, null, NaN or empty is an error naming the
+    # file, line and field (a problem without one is accepted only by majority vote, which
+    # must be asked for, not fallen into); "optional": such a row is a reference-free problem
+    reference: Literal["required", "optional"] = "required"
 
 
 def reference_text(value: Any) -> str | None:
@@ -92,6 +96,15 @@ def reference_text(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return str(int(value)) if value == value.to_integral_value() else str(value)
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _missing_kind(value: Any) -> str:
+    """How a present but unusable reference is unusable, in the words of the file's format."""
+    if value is None:
+        return "null"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return "empty"
 
 
 def _lettered(options: list[str]) -> bool:
@@ -135,6 +148,8 @@ class _Mapping:
     # Fields named by the config or a preset: a row without one is an error (a typo must not
     # pass silently). Auto-detected answer and choices fields may be absent from a row.
     required: frozenset[str]
+    # every row must carry a reference (``reference = "required"``, the default)
+    reference_required: bool = True
 
     @classmethod
     def resolve(
@@ -165,7 +180,16 @@ class _Mapping:
             answer = next((f for f in ANSWER_FIELDS if f in row and f not in question), None)
         if choices is None and preset is None:
             choices = next((f for f in CHOICES_FIELDS if f in row), None)
-        return cls(question, answer, choices, id_field, required)
+        reference_required = cfg.reference == "required"
+        if answer is None and reference_required:
+            looked = [f for f in ANSWER_FIELDS if f not in question]
+            raise reader.error(
+                number,
+                f"no reference (answer) field found: looked for {looked}, fields present: "
+                f'{list(row)}; set answer_field, or reference = "optional" for problems '
+                "without references (accepted only by a strict majority vote)",
+            )
+        return cls(question, answer, choices, id_field, required, reference_required)
 
     def record(
         self, row: dict[str, Any], index: int, number: int, source: str, reader: RowReader
@@ -204,6 +228,19 @@ class _Mapping:
                 )
             answer = chr(65 + answer)
 
+        reference = reference_text(answer)
+        if reference is not None and not reference.strip():
+            reference = None  # "" is no reference: say so as null, the way the schema does
+        if self.reference_required and reference is None:
+            assert self.answer is not None  # resolve() refused a required reference without one
+            what = "missing" if self.answer not in row else _missing_kind(row[self.answer])
+            raise reader.error(
+                number,
+                f'the reference is {what}; fix the row, or set reference = "optional" '
+                "for problems without references (accepted only by a strict majority vote)",
+                field=self.answer,
+            )
+
         problem_id = f"{source}:{index}"
         if self.id is not None:
             raw_id = field(self.id)
@@ -220,7 +257,7 @@ class _Mapping:
         return {
             "problem_id": problem_id,
             "question": question,
-            "reference": reference_text(answer),
+            "reference": reference,
             "choices": choices,
             "source": source,
             "source_index": index,

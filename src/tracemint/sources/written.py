@@ -35,7 +35,9 @@ class WrittenSource(Source):
         assert isinstance(cfg, WrittenConfig)
         if cfg.mode != "seeds" or cfg.seeds is None:
             return []
-        return list(create_source("file", {"path": cfg.seeds, **cfg.seeds_options}))
+        # seeds only show the writer what to imitate: their references are not needed
+        options = {"reference": "optional", **cfg.seeds_options}
+        return list(create_source("file", {"path": cfg.seeds, **options}))
 
     async def prepare(self, ctx: PrepareContext) -> None:
         cfg = self.config
