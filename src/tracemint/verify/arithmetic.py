@@ -68,18 +68,21 @@ _LINE_MARKER = re.compile(
 )
 _TOKEN = re.compile(
     r"(?P<num>\d*[" + "".join(_VULGAR) + r"]|(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
-    r"|(?P<ws>[ \t\u00a0]+)"
-    r"|(?P<cur>[$€£])"
-    r"|(?P<pct>%)"
+    r"|(?P<ws>[ \t\u00a0]+|\\[()\[\]])"  # "\(" and "\[" delimit math, like a space
+    r"|(?P<skip>\\(?:left|right|displaystyle|[!,;:])(?![A-Za-z]))"  # LaTeX typography
+    r"|(?P<cur>\\?[$€£])"
+    r"|(?P<pct>\\?%)"
     r"|(?P<pow>\*\*|\^)"
-    r"|(?P<op>//|[-+*/×·⋅∗÷−–])"
-    r"|(?P<lp>[(\[])"
-    r"|(?P<rp>[)\]])"
-    r"|(?P<eq>=+|≈)"
-    r"|(?P<word>[A-Za-z]+)"
+    r"|(?P<op>//|[-+*/×·⋅∗÷−–]|\\(?:times|cdot|div|ast)(?![A-Za-z]))"
+    r"|(?P<frac>\}\s*\{)"  # the middle of "\frac{a}{b}": a ")" "/" "(" in one
+    r"|(?P<lp>[(\[{]|\\[dt]?frac\s*\{)"
+    r"|(?P<rp>[)\]}])"
+    r"|(?P<eq>=+|≈|\\approx(?![A-Za-z]))"
+    r"|(?P<word>[A-Za-z]+|\\(?:text|mathrm|mbox|textrm)\s*\{[^{}]{0,40}\})"  # a unit
     r"|(?P<other>[\s\S])"
 )
 _OPS = {"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "−": "-", "–": "-"}
+_OPS |= {"\\times": "*", "\\cdot": "*", "\\ast": "*", "\\div": "/"}
 _WORD_OPS = {"times": "*", "plus": "+", "minus": "-", "x": "*"}
 _TWO_WORD_OPS = {("divided", "by"): "/", ("multiplied", "by"): "*"}
 _OPERANDS = ("num", "rp", "pct")  # token kinds that can end an operand
@@ -224,11 +227,22 @@ def _tokens(text: str, offset: int) -> list[_Tok]:
         if kind == "ws":
             space = True
             continue
+        if kind == "skip":
+            continue
         raw = m.group()
+        if kind == "frac":  # "}{" of "\frac{a}{b}" reads as ")/(": the sides are grouped
+            start, end = m.start() + offset, m.end() + offset
+            out.append(_Tok("rp", "}", start, start + 1, space))
+            out.append(_Tok("op", "/", start, end, False))
+            out.append(_Tok("lp", "{", end - 1, end, False))
+            space = False
+            continue
         if kind == "op":
             raw = _OPS.get(raw, raw)
         elif kind == "eq":
-            raw = "≈" if raw == "≈" else "="
+            raw = "≈" if raw in ("≈", "\\approx") else "="
+        elif kind in ("cur", "pct"):
+            raw = raw[-1]  # "\$", "\%": LaTeX escapes
         out.append(_Tok(kind, raw, m.start() + offset, m.end() + offset, space))
         space = False
     return out
@@ -569,6 +583,8 @@ def _run_claims(
             claims.append(Claim(expression, value, start, end, UNCHECKED))
             continue
         verdict = _judge(lv, rv, relation)
+        if verdict == WRONG and _is_range(left):
+            verdict = UNCHECKED  # "5-7 = 2 days", "Weeks 1-2 = 96 - 70": a range or label
         computed = _format(lv.value) if verdict != UNCHECKED else None
         claims.append(Claim(expression, value, start, end, verdict, computed))
     return claims
@@ -585,6 +601,19 @@ def _eq_inside_parens(run: list[_Tok]) -> list[bool]:
         if tok.kind == "eq":
             out.append(depth > 0)
     return out
+
+
+def _is_range(side: list[_Tok]) -> bool:
+    """``a-b`` written tight with ``a < b``: a range ("5-7 days") more often than a minus."""
+    if len(side) != 3 or side[1].text != "-" or side[1].space or side[2].space:
+        return False
+    a, b = side[0], side[2]
+    return (
+        a.kind == b.kind == "num"
+        and a.text.isdigit()
+        and b.text.isdigit()
+        and int(a.text) < int(b.text)
+    )
 
 
 def _mixed_units(left: list[_Tok], right: list[_Tok]) -> bool:

@@ -79,7 +79,8 @@ def unit_span(toks: Sequence[TokenLike], i: int, *, operator_at: Callable[[int],
     j, words = i, 0
     while j < len(toks) and words < _MAX_WORDS:
         tok = toks[j]
-        if tok.kind != "word" or not _unit_word(tok, first=words == 0):
+        per = words == 0 and tok.text.lower() == "per" and _plain_word_at(toks, j + 1)
+        if tok.kind != "word" or not (per or _unit_word(tok, first=words == 0)):
             break
         words += 1
         j += 1
@@ -115,6 +116,11 @@ def rate_span(toks: Sequence[TokenLike], i: int) -> int:
     ):
         j += 2
     return j
+
+
+def _plain_word_at(toks: Sequence[TokenLike], j: int) -> bool:
+    """A unit word at ``toks[j]``: "$6 per hour" is a rate, "per 3 days" is not a unit."""
+    return j < len(toks) and toks[j].kind == "word" and _unit_word(toks[j], first=True)
 
 
 def _unit_word(tok: TokenLike, *, first: bool) -> bool:
