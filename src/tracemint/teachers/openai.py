@@ -21,7 +21,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
@@ -124,6 +124,7 @@ class OpenAITeacherStats:
     in_flight: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    empty_replies: int = 0  # 200 replies with null or empty content (retried)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -135,6 +136,35 @@ class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+#: finish reasons under which an empty reply is still the server's real answer: the tokens
+#: ran out (graded as truncated), or a filter withheld it (asking again gets the same)
+_EMPTY_IS_AN_ANSWER = frozenset({"length", "content_filter"})
+
+
+def empty_reply(data: dict[str, Any]) -> str | None:
+    """What makes a chat reply no answer at all, or None when it is one.
+
+    ``content: null`` (a server that lost the generation, or a tool-call-only reply) and a
+    reply that is empty or only whitespace once the thinking is split off say nothing;
+    cached, they would be a finished call forever and grade as "no answer found". So they
+    are retried like a malformed reply, unless the finish reason says the emptiness is the
+    answer (``_EMPTY_IS_AN_ANSWER``).
+    """
+    choice = data["choices"][0]
+    if not isinstance(choice, dict) or choice.get("finish_reason") in _EMPTY_IS_AN_ANSWER:
+        return None
+    message = choice.get("message") or {}
+    content = message.get("content")
+    if content is None:
+        return "reply with content null"
+    if not isinstance(content, str):
+        return None  # a list of parts: left to _to_completion as before
+    text = content
+    if message.get("reasoning_content") is None and message.get("reasoning") is None:
+        text = split_thinking(content)[1]
+    return None if text.strip() else "empty reply"
 
 
 def _only_our_cancel(task: asyncio.Task[Any] | None) -> bool:
@@ -365,8 +395,11 @@ class OpenAITeacher(Teacher):
     async def _generate_one(self, req: GenerationRequest) -> Completion:
         body = self._chat_body(req)
         prompt_chars = sum(len(m.get("content") or "") for m in req.messages)
+        # A continuation of a prefill may rightly be empty (the prefix already ended the
+        # answer); a fresh reply may not.
+        check = None if req.prefill else empty_reply
         data, latency = await self._post_json_timed(
-            "/chat/completions", body, req.max_tokens + prompt_chars // 4
+            "/chat/completions", body, req.max_tokens + prompt_chars // 4, check
         )
         return self._to_completion(data, latency)
 
@@ -400,9 +433,17 @@ class OpenAITeacher(Teacher):
         return (await self._post_json_timed(path, body, est_tokens))[0]
 
     async def _post_json_timed(
-        self, path: str, body: dict[str, Any], est_tokens: int
+        self,
+        path: str,
+        body: dict[str, Any],
+        est_tokens: int,
+        check: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> tuple[dict[str, Any], float]:
-        """``post_json`` plus the latency of the successful attempt (queueing excluded)."""
+        """``post_json`` plus the latency of the successful attempt (queueing excluded).
+
+        ``check`` looks at a decoded 200 reply and names what makes it unusable (or None):
+        such a reply is retried like a malformed one, so it never reaches the call cache.
+        """
         payload = orjson.dumps(body)
         cfg = self.config
         timeout = self._client_timeout(body.get("max_tokens"))
@@ -417,7 +458,7 @@ class OpenAITeacher(Teacher):
         try:
             for attempt in range(cfg.max_retries + 1):
                 try:
-                    return await self._attempt(path, payload, est_tokens, timeout)
+                    return await self._attempt(path, payload, est_tokens, timeout, check)
                 except _Retryable as e:
                     self._last_failure = str(e)
                     if attempt == cfg.max_retries:
@@ -489,7 +530,12 @@ class OpenAITeacher(Teacher):
                 task.cancel()
 
     async def _attempt(
-        self, path: str, payload: bytes, est_tokens: int, timeout: aiohttp.ClientTimeout
+        self,
+        path: str,
+        payload: bytes,
+        est_tokens: int,
+        timeout: aiohttp.ClientTimeout,
+        check: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> tuple[dict[str, Any], float]:
         if self._rpm is not None:
             await self._rpm.take(1)
@@ -532,6 +578,12 @@ class OpenAITeacher(Teacher):
                 pool.release(ep, ok=False)
                 msg = f"malformed JSON reply ({len(raw)} bytes) from {ep.base}"
                 raise _Retryable(msg) from None
+            unusable = check(data) if check is not None else None
+            if unusable is not None:
+                # the replica answered, so it is not resting; but this is no answer
+                pool.release(ep, ok=True)
+                stats.empty_replies += 1
+                raise _Retryable(f"{unusable} from {ep.base}")
             pool.release(ep, ok=True)
             self._last_ok = time.monotonic()
             self._last_failure = ""

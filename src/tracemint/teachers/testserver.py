@@ -18,7 +18,9 @@ start-up and shutdown out.
 Two flags play a slow or a dead server: ``--slots N`` answers N requests at a time and queues
 the rest (a llama.cpp server on a CPU with ``-np N``); ``--hang-after N`` answers N requests
 and then holds every further one without a byte in reply (a server wedged mid-run, for the
-client's ``give_up_after_s``).
+client's ``give_up_after_s``). ``--blank-replies N`` answers the first N chat requests of each
+fingerprint with ``content: null`` (or ``""`` with ``--blank-kind empty``): a server that
+lost a generation, which a client must retry rather than cache.
 
 Why aiohttp.web with no middleware or access log: the benchmark needs > 1,300 requests/s at
 200 ms latency on two cores shared with the client, so per-request work is kept to parsing,
@@ -53,6 +55,7 @@ from tracemint.teachers.fakemodel import (
 
 FAULT_KINDS = ("429", "500", "timeout", "badjson", "disconnect")
 DEFAULT_MODEL = "tracemint-test"
+BLANK_KINDS = ("null", "empty")
 
 
 @dataclass
@@ -74,6 +77,10 @@ class ServerOptions:
     max_concurrency: int | None = None  # answer 429 when more requests than this are in flight
     slots: int | None = None  # work on this many requests at a time; the rest queue (llama.cpp)
     hang_after: int | None = None  # after this many OK answers, hold every request forever
+    # the first N chat replies to each request fingerprint come back with no answer:
+    # ``content: null`` (blank_kind "null") or ``content: ""`` ("empty"); not counted as OK
+    blank_replies: int = 0
+    blank_kind: str = "null"
     require_key: str | None = None  # answer 401 unless "Authorization: Bearer <key>"
     models: tuple[str, ...] = ()  # served model names; empty accepts any name
     retry_after_s: float = 0.05  # Retry-After sent with 429s
@@ -101,6 +108,8 @@ class ServerOptions:
             raise ValueError(
                 f"unknown reasoning mode {self.reasoning_mode!r}; known: {REASONING_MODES}"
             )
+        if self.blank_kind not in BLANK_KINDS:
+            raise ValueError(f"unknown blank kind {self.blank_kind!r}; known: {BLANK_KINDS}")
         if self.hint_mode not in HINT_MODES:
             raise ValueError(f"unknown hint mode {self.hint_mode!r}; known: {HINT_MODES}")
 
@@ -134,6 +143,7 @@ class ServerState:
     rejected: Counter[str] = field(default_factory=Counter)
     by_key: Counter[str] = field(default_factory=Counter)
     by_key_received: Counter[str] = field(default_factory=Counter)
+    blanked: Counter[str] = field(default_factory=Counter)  # blank replies per fingerprint
     repeated_ok: int = 0
     repeated_received: int = 0
     first_request_at: float | None = None
@@ -151,7 +161,7 @@ class ServerState:
         self.requests = self.ok = self.repeated_ok = self.repeated_received = 0
         self.first_request_at = self.last_ok_at = None
         self.max_in_flight = self.in_flight
-        for c in (self.faults, self.rejected, self.by_key, self.by_key_received):
+        for c in (self.faults, self.rejected, self.by_key, self.by_key_received, self.blanked):
             c.clear()
 
     def snapshot(self, keys: bool = True) -> dict[str, Any]:
@@ -344,7 +354,15 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing more can be written; drop the handler
-        payload = json.dumps(_respond(state, body, chat, rid)).encode()
+        reply = _respond(state, body, chat, rid)
+        if chat and state.blanked[key] < opts.blank_replies:
+            state.blanked[key] += 1
+            state.faults["blank"] += 1
+            for choice in reply["choices"]:
+                choice["message"]["content"] = None if opts.blank_kind == "null" else ""
+                choice["message"].pop("reasoning_content", None)
+            return web.Response(body=json.dumps(reply).encode(), content_type="application/json")
+        payload = json.dumps(reply).encode()
         if fault == "badjson":
             payload = payload[: len(payload) // 2]
         else:
@@ -476,6 +494,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         default=None,
         help="after this many OK answers, hold every request without answering",
     )
+    p.add_argument(
+        "--blank-replies",
+        type=int,
+        default=0,
+        help="answer the first N chat requests of each fingerprint with no content",
+    )
+    p.add_argument("--blank-kind", default="null", choices=BLANK_KINDS, help='content null or ""')
     p.add_argument("--require-key", default=None)
     p.add_argument("--models", default="", help="comma-separated served models; empty: any")
     p.add_argument("--retry-after", type=float, default=0.05)
@@ -513,6 +538,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         max_concurrency=a.max_concurrency,
         slots=a.slots,
         hang_after=a.hang_after,
+        blank_replies=a.blank_replies,
+        blank_kind=a.blank_kind,
         require_key=a.require_key,
         models=tuple(m for m in a.models.split(",") if m),
         retry_after_s=a.retry_after,
