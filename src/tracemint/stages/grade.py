@@ -9,6 +9,7 @@ from tracemint.records import Record
 from tracemint.verify import VERIFIER_VERSION, answers_equal, grade
 from tracemint.verify.arithmetic import check_steps as check_arithmetic
 from tracemint.verify.arithmetic import to_columns
+from tracemint.verify.extract import extract
 from tracemint.verify.grader import Verdict
 from tracemint.verify.programs import extract_program, program_answer_text
 
@@ -57,6 +58,25 @@ def _by_family(trace: Record, v: Verdict) -> Verdict:
     return Verdict("wrong", v.answer, item.answer, f"{family.name} check")
 
 
+FALLBACK_NOTE = "answer found by last-number fallback"
+
+
+def _fallback_reason(v: Verdict, text: str, choices: list[str] | None) -> str | None:
+    """``v.reason``, plus a note when the answer came from the weak fallback (the last
+    number or letter, no answer marker), whatever the verdict: a "correct" that rests on a
+    guess at which number was meant must say so, or it reads as firmly verified.
+
+    Read from the extractor's own report (``Extraction.method``) because ``Verdict`` does
+    not carry it. The extractor runs on the full text here, while the grader first removes
+    a restated question; a marker inside a restated question could differ, which is rare.
+    """
+    if v.answer is None or (v.reason is not None and FALLBACK_NOTE in v.reason):
+        return v.reason
+    if extract(text, choices=choices).method != "fallback":
+        return v.reason
+    return f"{v.reason}; {FALLBACK_NOTE}" if v.reason else FALLBACK_NOTE
+
+
 def verify(traces: Sequence[Record]) -> list[Record]:
     """Grade each trace's final answer against its problem's reference.
 
@@ -95,7 +115,7 @@ def verify(traces: Sequence[Record]) -> list[Record]:
                 "answer": v.answer,
                 "reference_answer": v.reference_answer,
                 "verdict": v.verdict,
-                "verdict_reason": v.reason,
+                "verdict_reason": _fallback_reason(v, text, t.get("choices")),
                 "verifier_version": VERIFIER_VERSION,
             }
         )
