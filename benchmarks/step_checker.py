@@ -1,20 +1,25 @@
 """False alarms and recall of the arithmetic step checker on GSM8K reference solutions.
 
-Three passes over every solution of test.jsonl and train.jsonl:
+Two passes:
 
-1. **gold**: ``check_steps`` on each reference solution. Every claim it marks wrong is
-   either a false alarm (the gold is right) or a real error in the gold. Calculator
-   annotations are judged by an independent oracle (Python's own ``ast`` over exact
-   fractions, not the checker's parser); visible-text claims are listed for a human.
-2. **annotation alteration**: in each solution, one calculator result picked at random
-   (``Random(seed + index)``) is changed in the annotation *and* in the visible number after
-   it, as a wrong model would write it (``<<16-3-4=9>>9`` -> ``<<16-3-4=8>>8``). Recall is the
-   share of altered steps marked wrong.
-3. **plain alteration**: annotations are removed (``16 - 3 - 4 = 9``, what a model writes),
-   one plain ``a op b = c`` claim found by an independent regex is picked, only ``c`` is
-   changed, and the same recall is measured.
+1. **gold**: ``check_steps`` on every solution of test.jsonl and train.jsonl. Every claim it
+   marks wrong is either a false alarm (the gold is right) or a real error in the gold.
+   Calculator annotations are judged by an independent oracle (Python's own ``ast`` over
+   exact fractions, not the checker's parser); visible-text claims were read by a person
+   (``GOLD_ERRORS`` and ``NOTATION`` below).
+2. **planted slips** (issue 14, "steps in prose"): ``--n`` train solutions drawn with
+   ``Random(seed)``; in each, one calculator result picked with ``Random(seed + index)`` is
+   altered in the annotation *and* in the visible number after it, as a slipping model
+   writes it (``48/2 = <<48/2=24>>24 clips`` -> ``48/2 = <<48/2=25>>25 clips``). The
+   altered solution is checked twice: annotations kept, and annotations stripped
+   (``48/2 = 25 clips``: how a model without a calculator writes). Recall is the share of
+   altered steps marked wrong. With annotations stripped, only *visible* slips count: the
+   prose writes the computation before the ``=`` (``is_visible``, independent of the
+   checker); a slip in a bare number ("she has 25 clips") is not a claim at all. The same
+   gold solutions, unaltered, give the false-alarm rate (solutions with any claim marked
+   wrong) and the share of claims left unchecked.
 
-Run: ``python benchmarks/step_checker.py [--seed N] [--limit N] [--show N]``
+Run: ``python benchmarks/step_checker.py [--seed N] [--n N] [--limit N] [--show N]``
 """
 
 from __future__ import annotations
@@ -226,6 +231,7 @@ class Planted:
     unchecked_annotated: int = 0
     misses: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
+    alarms_reviewed: int = 0  # of the gold flagged, real slips of the gold (GOLD_ERRORS)
 
     def rates(self) -> dict[str, float]:
         return {
@@ -258,6 +264,7 @@ def run_planted(solutions: list[str], seed: int) -> Planted:
                 step = result.steps[result.first_wrong_step]
                 wrong = [c for c in step.claims if c.verdict == "wrong"]
                 out.alarms.append(f"[{version}] {wrong[0].expression} = {wrong[0].value}")
+                out.alarms_reviewed += (wrong[0].expression, wrong[0].value) in GOLD_ERRORS
         out.found_annotated += flagged_at(altered, position)
         # Stripping moves text left: the position of the visible copy moves with it.
         stripped = strip_annotations(altered[:position])
@@ -315,6 +322,10 @@ def main() -> None:
         f"({100 * rates['false_alarm_stripped']:.2f}%), annotated "
         f"{planted.gold_alarm_annotated}/{planted.n} "
         f"({100 * rates['false_alarm_annotated']:.2f}%; target 1%)"
+    )
+    print(
+        f"    of those, slips of the gold itself (reviewed, GOLD_ERRORS): "
+        f"{planted.alarms_reviewed}/{len(planted.alarms)}"
     )
     print(
         f"  claims unchecked: stripped {planted.unchecked_stripped}/{planted.claims_stripped} "

@@ -219,8 +219,14 @@ def _respan(claim: Claim, start: int, end: int) -> Claim:
 
 
 def _tokens(text: str, offset: int) -> list[_Tok]:
-    """Tokenize; whitespace is dropped but remembered on the next token."""
+    """Tokenize; whitespace is dropped but remembered on the next token.
+
+    ``\frac{a}{b}`` becomes ``((a)/(b))``: the outer brackets make ``1 / \frac{1}{2}``
+    divide by the whole fraction. A stack of open braces says which ``}`` closes a
+    denominator (and so gets a second ``)``).
+    """
     out: list[_Tok] = []
+    braces: list[str] = []  # "frac", "den" (a fraction's denominator) or "{" per open brace
     space = True
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup or "other"
@@ -230,20 +236,31 @@ def _tokens(text: str, offset: int) -> list[_Tok]:
         if kind == "skip":
             continue
         raw = m.group()
-        if kind == "frac":  # "}{" of "\frac{a}{b}" reads as ")/(": the sides are grouped
-            start, end = m.start() + offset, m.end() + offset
+        start, end = m.start() + offset, m.end() + offset
+        if kind == "frac":  # "}{": ")/(" in a fraction, else ")(" ("\binom{5}{2}")
+            opened = braces.pop() if braces else "{"
             out.append(_Tok("rp", "}", start, start + 1, space))
-            out.append(_Tok("op", "/", start, end, False))
+            if opened == "frac":
+                out.append(_Tok("op", "/", start, end, False))
             out.append(_Tok("lp", "{", end - 1, end, False))
+            braces.append("den" if opened == "frac" else "{")
             space = False
             continue
+        if kind == "lp" and raw.startswith("\\"):
+            out.append(_Tok("lp", "(", start, start, space))
+            braces.append("frac")
+        elif kind == "lp" and raw == "{":
+            braces.append("{")
+        elif kind == "rp" and raw == "}" and braces and braces.pop() == "den":
+            out.append(_Tok("rp", "}", start, end, space))
+            space = False
         if kind == "op":
             raw = _OPS.get(raw, raw)
         elif kind == "eq":
             raw = "≈" if raw in ("≈", "\\approx") else "="
         elif kind in ("cur", "pct"):
             raw = raw[-1]  # "\$", "\%": LaTeX escapes
-        out.append(_Tok(kind, raw, m.start() + offset, m.end() + offset, space))
+        out.append(_Tok(kind, raw, start, end, space and not (out and out[-1].end == start)))
         space = False
     return out
 
@@ -308,7 +325,7 @@ def _runs(toks: list[_Tok]) -> list[_Run]:
                 i = stop
                 continue
             if (
-                run[-1].kind in ("num", "pct")
+                run[-1].kind in ("num", "pct", "rp")
                 and units.unit_span(
                     toks, i, operator_at=lambda j: toks[j].kind in ("op", "pow", "eq")
                 )
@@ -346,7 +363,7 @@ def _unit_at(toks: list[_Tok], i: int, run: list[_Tok]) -> int:
                 _label(run, "/" + units.unit_name([tok.text]))
                 return end if end < len(toks) and _continues(toks, end, run) else i
         return i
-    if last.kind not in ("num", "pct") or (not tok.space and last.kind != "num"):
+    if last.kind not in ("num", "pct", "rp") or (not tok.space and last.kind != "num"):
         return i
     end = units.unit_span(toks, i, operator_at=lambda j: _continues(toks, j, run))
     if end > i and toks[end].kind == "eq" and _is_bare(_since_eq(run)):
