@@ -218,7 +218,8 @@ GRADE_CASES: list[tuple[str, str, str, str | None]] = [
     ("The answer is 3 or 4.", "3", "unverifiable", "hedged answer"),
     ("So it is either 4 or 3", "3", "unverifiable", "hedged answer"),
     ("The answer is maybe 3", "3", "unverifiable", "hedged answer"),
-    ("The final answer is 3, 4", "3", "wrong", "list vs single value"),
+    # a second value after the answer is a hedge, not a list (was "wrong", issue 14)
+    ("The final answer is 3, 4", "3", "unverifiable", "hedged answer"),
     ("", "3", "unverifiable", "no answer found"),
     ("\\boxed{}", "3", "unverifiable", "no answer found"),
     ("The answer is 3.", "3", "correct", None),
@@ -231,7 +232,8 @@ def test_grade_never_accepts_hedges_or_empties(
     completion: str, reference: str, verdict: str, reason: str | None
 ) -> None:
     result = grade(completion, reference)
-    assert (result.verdict, result.reason) == (verdict, reason)
+    # reasons name the class first, then the detail: "hedged answer: 'or' in 3 or 4"
+    assert (result.verdict, (result.reason or "").partition(":")[0] or None) == (verdict, reason)
 
 
 def test_echoed_question_is_never_correct() -> None:

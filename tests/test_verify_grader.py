@@ -38,7 +38,7 @@ def test_gsm8k_final_answer_changed_by_one_is_wrong() -> None:
 def test_verdict_contract() -> None:
     v = grade("The answer is 18.", "18")
     assert v == Verdict("correct", "18", "18", None)
-    assert VERIFIER_VERSION == "1"
+    assert VERIFIER_VERSION == "2"
     with pytest.raises(AttributeError):
         v.verdict = "wrong"  # type: ignore[misc]
 

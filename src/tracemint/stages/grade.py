@@ -39,7 +39,13 @@ async def execute(traces: Sequence[Record], sandbox: Any) -> list[Record]:
     return out
 
 
-_UNDECIDABLE = {"truncated", "no answer found", "echoed question", "hedged answer"}
+_UNDECIDABLE = {
+    "truncated",
+    "no answer found",
+    "echoed question",
+    "hedged answer",
+    "conflicting answers",
+}
 
 
 def _by_family(trace: Record, v: Verdict) -> Verdict:
@@ -50,7 +56,7 @@ def _by_family(trace: Record, v: Verdict) -> Verdict:
     from tracemint.synth.records import family_of
 
     found = family_of(trace)
-    if found is None or v.answer is None or v.reason in _UNDECIDABLE:
+    if found is None or v.answer is None or (v.reason or "").partition(":")[0] in _UNDECIDABLE:
         return v
     family, item = found
     if family.check(v.answer, item):

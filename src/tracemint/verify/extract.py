@@ -1,34 +1,37 @@
-"""Find the final answer in a completion or in a reference (answer or full solution).
+"""Find the final answer in a completion or in a reference (answer or full solution), and
+whether the text commits to it.
 
-Strong markers are tried first and the *last* one in the text wins, because models box or
-announce intermediate results before the final one: ``\\boxed{}``/``\\fbox{}``, "the
-(final) answer is", "Answer:", "#### X" (GSM8K), "the correct option is". Only when no
-marker exists does a weak fallback run: the last number (or the last multiple-choice
-letter, or, when the reference is boolean, the last yes/no/true/false). The result
-records which rule fired, so the grader can say that a verdict rests on a fallback.
+Strong markers (``\\boxed{}``/``\\fbox{}``, "the (final) answer is", "Answer:", "#### X",
+"the correct option is") are all read (:mod:`~tracemint.verify.markers`): the last one
+gives the answer, and the text is flagged (``Extraction.problem``) when another marker
+states a different answer ("conflicting answers"), when the final answer's sentence makes
+it conditional, or when anything after it offers, hedges toward or retracts to another
+value ("hedged answer", judged by :mod:`~tracemint.verify.hedges`). Repeating the same
+answer is fine. Only when no marker exists does a weak fallback run: the last number (or
+the last multiple-choice letter, or, when the reference is boolean, the last
+yes/no/true/false; for a text or list reference, a one-line completion read whole). A
+fallback number that ends a list of candidates ("43, 42") or sits in a hedging sentence is
+flagged too. The result records which rule fired, so the grader can say that a verdict
+rests on a fallback.
 
-All regexes here are linear and the fallback scans only the tail first, so a 100 KB
-completion costs about a millisecond.
+Digits of every script are read as ASCII first (:func:`~tracemint.verify.numbers.ascii_digits`).
+All regexes here are linear, so a 1 MB completion costs milliseconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .equivalence import compare
+from .hedges import ANSWER_HEDGE, PREFIX_HEDGE, snippet, tail_problem
 from .latex import clean, last_boxed
+from .markers import MAX_MARKERS, PHRASE, Region, read_regions, sentence_end, sentence_start
+from .numbers import ascii_digits, parse_number
+from .reading import Reading
 
-_PHRASE = re.compile(
-    r"####|\b(?:final\s+answer|the\s+answer|correct\s+(?:answer|option|choice))"
-    r"\s*(?:is|would\s+be|will\s+be|=|:)\s*:?|\banswer\s*[:=]",
-    re.IGNORECASE,
-)
-_CUT = re.compile(
-    r"\.(?=\s|$)|,\s+(?=[a-zA-Z]{2,})|\s+(?:because|since|as|which|so|given|from|when|after"
-    r"|where|if|with)\b|\n",
-    re.IGNORECASE,
-)
 _CALCULATOR = re.compile(r"<<[^<>\n]{0,200}>>")  # GSM8K's <<16-3-4=9>> annotations
 _NUMBER = re.compile(
     r"(?<![\w.])(-?)\$?(\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|\d+(?:\.\d+)?)"
@@ -44,15 +47,25 @@ _CHOICE_LINE = re.compile(
     r"^\s*(?:(?i:(?:the\s+)?(?:correct\s+)?(?:option|choice|answer|ans)(?:\s+is)?)\s*[:.]?\s*)?"
     r"\(?([A-Z])\)?\.?\s*$"
 )
-_TAIL = 2_000  # the fallback looks here first: final answers sit at the end
+_TAIL = 2_000  # the boolean fallback looks here: final answers sit at the end
+_WHOLE_LINE = 500  # a longer marker-less line is prose, not a bare answer
+# Between two numbers, only list punctuation or "or"/"and": "43, 42", "43 or 42", "43\n- 42".
+_LIST_GAP = re.compile(
+    r"[\s,;/|&.)*•\-–—]*(?:(?:and|or|nor|vs\.?|versus|maybe|perhaps|possibly|probably|either"
+    r"|also|plus|not|no|between)\b[\s,;/|&.)*•\-–—]*)*",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """An extracted answer and the rule that found it ("boxed", "phrase", "fallback"...)."""
+    """An extracted answer, the rule that found it ("boxed", "phrase", "hashes", "bare",
+    "fallback"...), and ``problem``: why the text does not commit to that answer."""
 
     answer: str | None
     method: str
+    raw: str | None = None  # the answer as written, before clean(): "~42", "**42**"
+    problem: str | None = None  # "hedged answer: ...", "conflicting answers: ..."
 
 
 def parse_choices(choices: list[str]) -> dict[str, str]:
@@ -70,64 +83,6 @@ def parse_choices(choices: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _trim(rest: str) -> str:
-    """Cut the text after an answer marker down to the answer itself."""
-    rest = rest.lstrip(" \t*_:")
-    if rest.startswith("\n"):
-        lines = [ln for ln in rest.splitlines() if ln.strip(" *_")]
-        rest = lines[0] if lines else ""
-    rest = rest[:1000]
-    for opener, closer in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if rest.startswith(opener):
-            end = rest.find(closer, len(opener))
-            if end > 0:
-                return rest[: end + len(closer)]
-    boxed = last_boxed(rest)
-    if boxed is not None:
-        return boxed[0]
-    m = _CUT.search(rest)
-    return (rest[: m.start()] if m else rest).strip(" *_")
-
-
-def _strong(text: str) -> tuple[str, str, int] | None:
-    """The last strong-marker answer as (answer, method, position), or None."""
-    phrase = None
-    for phrase in _PHRASE.finditer(text):  # noqa: B007 - we want the last match
-        pass
-    boxed = last_boxed(text)
-    if boxed is not None and (phrase is None or boxed[1] >= phrase.start()):
-        return boxed[0], "boxed", boxed[1]
-    if phrase is not None:
-        method = "hashes" if phrase.group(0) == "####" else "phrase"
-        return _trim(text[phrase.end() :]), method, phrase.start()
-    return None
-
-
-def _last_number(text: str) -> str | None:
-    text = _CALCULATOR.sub(" ", text)
-    for window in (text[-_TAIL:], text):
-        last = None
-        for last in _NUMBER.finditer(window):  # noqa: B007 - we want the last match
-            pass
-        if last is not None:
-            start = last.start()
-            if last.group(2) is not None:
-                # "16-3": the minus is subtraction when a digit or ")" precedes it.
-                minus = last.group(1) and not (start > 0 and window[start - 1] in "0123456789)")
-                return ("-" if minus else "") + last.group(2).replace(",", "")
-            return f"{last.group(3)}\\frac{{{last.group(4)}}}{{{last.group(5)}}}"
-        if len(window) == len(text):
-            break
-    return None
-
-
-def _last_boolean(text: str) -> str | None:
-    last = None
-    for last in _BOOLEAN.finditer(text[-_TAIL:]):  # noqa: B007 - we want the last match
-        pass
-    return last.group(1).lower() if last else None
-
-
 def _to_letter(answer: str, options: dict[str, str]) -> str | None:
     """The option letter that ``answer`` names (``(B)``, ``B)``, ``B``) or equals in text."""
     m = _LETTER_ANSWER.match(answer.strip())
@@ -137,6 +92,111 @@ def _to_letter(answer: str, options: dict[str, str]) -> str | None:
             return letter
     matches = [k for k, v in options.items() if v and compare(answer, v).equal]
     return matches[0] if len(matches) == 1 else None
+
+
+def _value(answer: str | None) -> Fraction | None:
+    """The answer's numeric value when it is one plain number (so a tail may repeat it)."""
+    q = parse_number(answer) if answer else None
+    return q.value if q is not None else None
+
+
+def _region_problem(text: str, regions: list[Region], reading: Reading) -> str | None:
+    """Why the stated answers do not commit to one value, or None when they do.
+
+    All stated answers must agree; the final one's sentence must not introduce it
+    conditionally ("If the answer is 42"); after each earlier answer, the rest of its
+    sentence, and after the final one, *everything*, must be free of another value.
+    """
+    final = regions[-1]
+    final_answer = clean(final.raw)
+    seen: set[str] = {final_answer}
+    for r in regions[:-1]:
+        other = clean(r.raw)
+        if not other or other in seen:
+            continue
+        seen.add(other)
+        if not final_answer or compare(other, final_answer).equal is not True:
+            return f"conflicting answers: {snippet(other)!r} vs {snippet(final_answer)!r}"
+    value = _value(final_answer)
+    for r, nxt in itertools.pairwise(regions):
+        tail = text[r.end : sentence_end(text, r.end, nxt.marker)]
+        problem = tail_problem(
+            tail, value=value, vocabulary=reading.vocabulary, letters=reading.letters
+        )
+        if problem is not None:
+            return problem
+    prefix = text[sentence_start(text, final.marker) : final.marker]
+    m = PREFIX_HEDGE.search(prefix)
+    if m is not None:
+        return f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix)}"
+    return tail_problem(
+        text[final.end :], value=value, vocabulary=reading.vocabulary, letters=reading.letters
+    )
+
+
+def _numbers(text: str) -> tuple[re.Match[str] | None, re.Match[str] | None]:
+    """The last two number matches (previous, last) in ``text``."""
+    prev = last = None
+    for m in _NUMBER.finditer(text):
+        prev, last = last, m
+    return prev, last
+
+
+def _number_text(m: re.Match[str], text: str) -> str:
+    if m.group(2) is not None:
+        # "16-3": the minus is subtraction when a digit or ")" precedes it.
+        start = m.start()
+        minus = m.group(1) and not (start > 0 and text[start - 1] in "0123456789)")
+        return ("-" if minus else "") + m.group(2).replace(",", "")
+    return f"{m.group(3)}\\frac{{{m.group(4)}}}{{{m.group(5)}}}"
+
+
+def _number_fallback(text: str, reading: Reading) -> Extraction | None:
+    """The last number, unless its sentence hedges or it ends a list of candidates."""
+    blank = _CALCULATOR.sub(lambda m: " " * len(m.group(0)), text)
+    prev, last = _numbers(blank)
+    if last is None:
+        return None
+    answer = _number_text(last, blank)
+    prefix = blank[sentence_start(blank, last.start()) : last.start()]
+    problem = None
+    m = ANSWER_HEDGE.search(prefix)
+    if m is not None:
+        problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
+    elif (
+        prev is not None
+        and _value(_number_text(prev, blank)) != _value(answer)
+        and _LIST_GAP.fullmatch(blank, prev.end(), last.start())
+    ):
+        problem = f"hedged answer: candidate list: {snippet(blank[prev.start() : last.end()])}"
+    else:
+        problem = tail_problem(
+            blank[last.end() :],
+            value=_value(answer),
+            vocabulary=reading.vocabulary,
+            letters=reading.letters,
+        )
+    return Extraction(answer, "fallback", answer, problem)
+
+
+def _boolean_fallback(text: str, reading: Reading) -> Extraction | None:
+    """The last yes/no/true/false, unless its sentence offers the other one too."""
+    lo = max(0, len(text) - _TAIL)
+    last = None
+    for last in _BOOLEAN.finditer(text, lo):  # noqa: B007 - we want the last match
+        pass
+    if last is None:
+        return None
+    answer = last.group(1).lower()
+    prefix = text[sentence_start(text, last.start()) : last.start()]
+    problem = None
+    m = ANSWER_HEDGE.search(prefix) or _BOOLEAN.search(prefix)
+    if m is not None:
+        problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
+    else:
+        tail = text[last.end() :]
+        problem = tail_problem(tail, vocabulary=reading.vocabulary, numbers=False)
+    return Extraction(answer, "fallback", last.group(0), problem)
 
 
 def _last_letter(text: str, options: dict[str, str]) -> str | None:
@@ -149,31 +209,53 @@ def _last_letter(text: str, options: dict[str, str]) -> str | None:
 
 
 def extract(
-    text: str, *, choices: list[str] | None = None, prefer_boolean: bool = False
+    text: str,
+    *,
+    choices: list[str] | None = None,
+    prefer_boolean: bool = False,
+    reading: Reading | None = None,
 ) -> Extraction:
-    """Extract the final answer from a completion, recording which rule found it."""
+    """Extract the final answer from a completion, recording which rule found it and,
+    in ``problem``, why the text does not commit to it (hedge, conflict, candidates)."""
+    reading = reading or Reading()
+    text = ascii_digits(text)
     options = parse_choices(choices) if choices else None
-    strong = _strong(text)
-    if strong is not None:
-        answer = clean(strong[0])
+    regions = read_regions(text, reading.shape)
+    if regions is None:
+        too_many = f"conflicting answers: more than {MAX_MARKERS} stated answers"
+        return Extraction(None, "phrase", None, too_many)
+    if regions:
+        final = regions[-1]
+        answer = clean(final.raw)
         if options and answer:
             answer = _to_letter(answer, options) or answer
-        return Extraction(answer or None, strong[1])
+        problem = _region_problem(text, regions, reading)
+        return Extraction(answer or None, final.kind, final.raw, problem)
     if options:
         # AQuA-style rationales end on a line that is only the choice: "C", "Option B".
         m = _CHOICE_LINE.match(text.rstrip().rsplit("\n", 1)[-1])
         if m is not None and m.group(1) in options:
-            return Extraction(m.group(1), "choice line")
+            return Extraction(m.group(1), "choice line", m.group(1))
         letter = _last_letter(text, options)
         if letter is not None:
-            return Extraction(letter, "fallback")
+            return Extraction(letter, "fallback", letter)
+    line = text.strip()
+    if reading.whole_line and not prefer_boolean and line and "\n" not in line and len(line) <= _WHOLE_LINE:
+        answer = clean(line)
+        if options and answer:
+            answer = _to_letter(answer, options) or answer
+        return Extraction(answer or None, "bare", line)
     # A bare "no" is too common a word to be a fallback answer unless the reference is
     # itself yes/no/true/false.
-    fallback = _last_boolean(text) if prefer_boolean else None
-    fallback = fallback or _last_number(text)
-    if fallback is not None and options:
-        fallback = _to_letter(fallback, options) or fallback
-    return Extraction(fallback, "fallback" if fallback is not None else "none")
+    found = _boolean_fallback(text, reading) if prefer_boolean else None
+    found = found or _number_fallback(text, reading)
+    if found is None:
+        return Extraction(None, "none")
+    if options and found.answer is not None:
+        letter = _to_letter(found.answer, options)
+        if letter is not None:
+            return Extraction(letter, found.method, found.raw, found.problem)
+    return found
 
 
 def extract_answer(text: str, *, choices: list[str] | None = None) -> str | None:
@@ -194,7 +276,7 @@ def extract_reference(reference: str, *, choices: list[str] | None = None) -> st
     text = reference.strip()
     if not text:
         return None
-    if _PHRASE.search(text) is None and last_boxed(text) is None and "\n" not in text:
+    if PHRASE.search(text) is None and last_boxed(text) is None and "\n" not in text:
         answer = clean(text)
         if choices and answer:
             answer = _to_letter(answer, parse_choices(choices)) or answer

@@ -5,10 +5,17 @@ decided exactly. Anything it cannot decide is ``unverifiable`` with a reason, so
 can count, inspect or resample those rows instead of trusting a silent "wrong".
 
 Reasons (``Verdict.reason``) for *unverifiable*: "truncated", "no reference", "no answer
-found", "echoed question", "hedged answer", "parse failure", "too large to evaluate",
-"time limit", "could not prove equality", "rounded decimal", "answer too long". For
+found", "echoed question", "hedged answer: <what and where>", "conflicting answers: <a> vs
+<b>", "unevaluated expression", "parse failure", "too large to evaluate", "time limit",
+"could not prove equality", "rounded decimal", "answer too long". For
 *wrong* the reason may explain ("different units", "list vs single value", "not one of
 the choices", "answer found by last-number fallback") or be None.
+
+"Verified" means the completion committed to one answer: the reader
+(:mod:`~tracemint.verify.extract`) looks at the whole text after the final answer, so a
+hedge, a retraction, a candidate list or a second stated answer is never graded as if the
+first value were the answer (rules in docs/grading.md, attacks in
+tests/test_grader_adversarial.py). Digits of any script are read as ASCII digits.
 
 Thread- and asyncio-safe: no signals, no global mutable state; every step is bounded by
 input caps (see ``symbolic`` and ``equivalence``) rather than by an alarm.
@@ -21,14 +28,15 @@ from dataclasses import dataclass
 
 from .equivalence import compare
 from .extract import extract, extract_reference, parse_choices
+from .hedges import ANSWER_HEDGE, snippet
+from .numbers import ascii_digits, parse_number
+from .reading import reading_for
 
-VERIFIER_VERSION = "1"
+VERIFIER_VERSION = "2"  # 2: the whole answer region is read (hedges, conflicts, digits)
 
-_HEDGE = re.compile(
-    r"\b(?:or|either|nor|maybe|possibly|perhaps|probably|between)\b|\\pm\b|±|\\mp\b",
-    re.IGNORECASE,
-)
-_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+# An arithmetic expression of plain numbers ("17 + 25", "6*7"): an unevaluated answer.
+_EXPRESSION = re.compile(r"[-+]?[\d.,\s]+(?:[-+*/×÷^]\s*\(?\s*[-+]?[\d.,]+\s*\)?\s*)+")
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _BOOLEANS = frozenset({"yes", "no", "true", "false"})
 
 
@@ -51,14 +59,6 @@ def _squash(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def _hedged_tail(body: str) -> bool:
-    """True when the last line hedges between numbers ("either 4 or 3"): a fallback there
-    would pick whichever candidate happens to come last."""
-    lines = [ln for ln in body[-2000:].splitlines() if ln.strip()]
-    last = lines[-1] if lines else ""
-    return bool(_HEDGE.search(last)) and len(_NUMBERS.findall(last)) >= 2
-
-
 def _without_question(completion: str, question: str | None) -> tuple[str, bool]:
     """Remove a restated question; report whether nothing of substance is left."""
     if not question or not question.strip():
@@ -77,6 +77,19 @@ def _without_question(completion: str, question: str | None) -> tuple[str, bool]
     return completion, not re.search(r"[0-9A-Za-z]", rest)
 
 
+def _unevaluated(answer: str, ref_answer: str, question: str | None) -> str | None:
+    """Why an arithmetic expression ("17 + 25") is not an answer to a numeric reference:
+    nothing was computed, and when its numbers are the question's, the question was echoed."""
+    if parse_number(ref_answer) is None or parse_number(answer) is not None:
+        return None
+    if not _EXPRESSION.fullmatch(answer.strip()):
+        return None
+    numbers = _DIGITS.findall(answer)
+    if question and all(n in _DIGITS.findall(question) for n in numbers):
+        return "echoed question"
+    return "unevaluated expression"
+
+
 def grade(
     completion: str,
     reference: str | None,
@@ -91,10 +104,15 @@ def grade(
     ``truncated`` marks a completion cut off by max_tokens (never graded as if whole);
     ``question`` lets the grader ignore a restated question and reject a pure echo.
     """
+    completion = ascii_digits(completion or "")
+    reference = ascii_digits(reference) if reference else reference
+    question = ascii_digits(question) if question else question
     ref_answer = extract_reference(reference, choices=choices) if reference else None
-    body, echoed = _without_question(completion or "", question)
+    body, echoed = _without_question(completion, question)
     prefer_boolean = ref_answer is not None and ref_answer.lower() in _BOOLEANS
-    found = extract(body, choices=choices, prefer_boolean=prefer_boolean)
+    options = parse_choices(choices) if choices else None
+    reading = reading_for(ref_answer, question=question, options=options)
+    found = extract(body, choices=choices, prefer_boolean=prefer_boolean, reading=reading)
     answer = found.answer
 
     def verdict(kind: str, reason: str | None = None) -> Verdict:
@@ -110,10 +128,17 @@ def grade(
         return verdict("unverifiable", "no answer found")
     if question and _squash(answer) == _squash(question):
         return verdict("unverifiable", "echoed question")
-    if not _HEDGE.search(ref_answer) and (
-        _HEDGE.search(answer) or (found.method == "fallback" and _hedged_tail(body))
-    ):
-        return verdict("unverifiable", "hedged answer")
+    if found.problem is not None:
+        return verdict("unverifiable", found.problem)
+    raw = found.raw or answer
+    hedge = None if ANSWER_HEDGE.search(ref_answer) else ANSWER_HEDGE.search(raw)
+    if hedge is not None:
+        return verdict(
+            "unverifiable", f"hedged answer: {hedge.group(0).strip()!r} in {snippet(raw)}"
+        )
+    unevaluated = _unevaluated(answer, ref_answer, question)
+    if unevaluated is not None:
+        return verdict("unverifiable", unevaluated)
     if choices and ref_answer in parse_choices(choices) and answer not in parse_choices(choices):
         return verdict("wrong", "not one of the choices")
     result = compare(answer, ref_answer)

@@ -12,6 +12,7 @@ Accepted spellings: ``1200``, ``1,200`` (comma groups of exactly three digits), 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -26,6 +27,8 @@ _FRACTION = re.compile(
     r"^(?P<sign>[-+])?\s*(?:\\frac\s*\{\s*(?P<n1>-?\d+)\s*\}\s*\{\s*(?P<d1>-?\d+)\s*\}"
     r"|(?P<n2>-?\d+)\s*/\s*(?P<d2>-?\d+))\s*(?P<pct>%)?$"
 )
+_NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")  # \d is every Unicode decimal digit (Nd)
+_SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": ",", "\uff0c": ",", "\uff0e": "."})
 _MAX_DIGITS = 400  # longer literals are not "plain numbers"; the symbolic path refuses them
 
 # Words that turn "5 or 6" / "5 to 6" into a hedge, never into a unit.
@@ -211,6 +214,22 @@ def _canonical_unit(cur: str | None, pct: str | None, unit: str | None) -> str |
     if words and words[-1] in _UNITS and len(words) == 1:
         return _UNITS[words[-1]]
     return None
+
+
+def ascii_digits(text: str) -> str:
+    """Every decimal digit of any script as its ASCII digit ("٤٢" and "４２" -> "42").
+
+    Applied to completions, references and family answers alike, so the generic grader and
+    every family read "٤٢" as 42 the same way. Only decimal digits (category Nd, what
+    ``\\d`` matches) change: superscripts and circled digits are ``isdigit`` too but are
+    exponents and labels, not digits ("5²" must not become "52"). Arabic decimal and
+    thousands separators and fullwidth comma/full stop become "." and "," only in text
+    that had non-ASCII digits, so other text is returned unchanged (and fast).
+    """
+    if text.isascii() or _NON_ASCII_DIGIT.search(text) is None:
+        return text
+    text = _NON_ASCII_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(0))), text)
+    return text.translate(_SEPARATORS)
 
 
 def parse_number(text: str) -> Quantity | None:

@@ -13,7 +13,8 @@ import random
 
 from pydantic import Field
 
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.families._answers import prepare
 
 
 class BooleanConfig(FamilyConfig):
@@ -86,7 +87,7 @@ class Boolean(Family):
     def check(self, answer: str, item: Item) -> bool:
         # The question always contains "True" and "False", so clean_answer's echo test would
         # refuse the gold answer itself; accepting only the two exact words is stricter anyway.
-        a = clean_answer(answer, _NO_QUESTION)
+        a = prepare(answer, _NO_QUESTION)
         return a is not None and a.lower() == item.answer.lower()
 
 

@@ -17,7 +17,7 @@ from datetime import date
 from pydantic import Field
 
 from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
-from tracemint.synth.families._answers import check_count
+from tracemint.synth.families._answers import check_count, prepare
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _KINDS = ("add_days", "sub_days", "add_weeks", "weekday", "between")
@@ -116,7 +116,7 @@ class Dates(Family):
         kind = item.data.get("kind")
         if kind == "between":
             return check_count(answer, item)
-        a = clean_answer(answer, item)
+        a = prepare(answer, item)
         if a is None:
             return False
         if kind == "weekday":

@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import Field
 
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.families._answers import prepare
 
 NAMES = (
     "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy",
@@ -167,7 +168,7 @@ class KnightsKnaves(Family):
         return steps
 
     def check(self, answer: str, item: Item) -> bool:
-        a = clean_answer(answer, item)
+        a = prepare(answer, item)
         if a is None:
             return False
         expected = {

@@ -7,7 +7,8 @@ import random
 
 from pydantic import Field
 
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.families._answers import check_count
 
 _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
@@ -45,5 +46,4 @@ class Modular(Family):
         return Item(question, str(value), rationale, {"modulus": m})
 
     def check(self, answer: str, item: Item) -> bool:
-        a = clean_answer(answer, item)
-        return a is not None and a == item.answer
+        return check_count(answer, item)

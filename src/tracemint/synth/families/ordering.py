@@ -18,7 +18,8 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.families._answers import prepare
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
 BOOKS = ("atlas", "bible", "comic", "diary", "essay", "guide", "manual", "novel", "poem")
@@ -213,7 +214,7 @@ class Ordering(Family):
         # echo test would reject it; run the shared cleaning against an empty question
         # instead (an echoed question still fails the exact comparison below).
         probe = item if item.data["full"] else Item("", item.answer, "", item.data)
-        a = clean_answer(answer, probe)
+        a = prepare(answer, probe)
         if a is None:
             return False
         got = [_norm(part) for part in a.split(",")]

@@ -15,7 +15,8 @@ import random
 
 from pydantic import Field
 
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.families._answers import prepare
 
 ENTITIES = (
     "Anne", "Bob", "Charlie", "Dave", "Erin", "Fiona", "Gary", "Harry",
@@ -175,5 +176,5 @@ class RuleChaining(Family):
         return Item(question, answer, rationale, data)
 
     def check(self, answer: str, item: Item) -> bool:
-        a = clean_answer(answer, item)
+        a = prepare(answer, item)
         return a is not None and a.lower() in ("true", "false") and a.lower() == item.answer.lower()

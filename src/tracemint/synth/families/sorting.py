@@ -14,6 +14,7 @@ import re
 from pydantic import Field
 
 from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.families._answers import prepare
 
 _INT = re.compile(r"[-+]?\d+")
 
@@ -71,7 +72,7 @@ class Sorting(Family):
                 return item
 
     def check(self, answer: str, item: Item) -> bool:
-        a = clean_answer(answer, item)
+        a = prepare(answer, item)
         if a is None:
             return False
         got = parse_list(a)

@@ -1,0 +1,144 @@
+"""What may follow a final answer, and what turns it into a hedge.
+
+The reader (:mod:`~tracemint.verify.extract`) hands over the text after an answer; this
+module decides whether that text is harmless formatting or closing prose ("I hope this
+helps!") or whether it offers, hedges toward or retracts to *another* value. Only the
+first makes the answer gradable: "verified" must not mean "we graded the first of two
+answers", so every rule here errs toward ``unverifiable``.
+
+The rules, in order (the first that fires names the reason):
+
+* a hedge, retraction or approximation word ("or", "maybe", "wait", "actually", "just
+  kidding", "approximately", "not", "but", "if", "?", "±", ...) anywhere after the answer;
+* a number (any script: callers pass ASCII digits, see
+  :func:`~tracemint.verify.numbers.ascii_digits`) that is not the answer's own value, or
+  a number word ("forty-three", "half", "dozen");
+* ``=``, ``\\boxed``/``\\frac`` or another math command: a value in notation;
+* a word of the answer's vocabulary (``vocabulary``): for a text answer the words that
+  could *be* an answer (the reference's words, the question's words, yes/no/true/false,
+  weekday names, option letters), so "Monday. Tuesday." is caught like "42. 43.".
+
+Polite closings that need "if" ("let me know if you have any questions") are removed
+first, so they do not count as hedges.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+_HEDGE_WORDS = (
+    # alternatives and uncertainty
+    r"or|either|nor|maybe|perhaps|possibly|possible|probably|likely|unlikely|might|may|could"
+    r"|would|should|guess|guessing|think|believe|suspect|unsure|uncertain|sure|doubt|doubtful"
+    r"|if|unless|whether|but|though|although|however|otherwise|else|alternatively|alternative"
+    r"|another|other|instead|rather|between|range|ranging|somewhere|vs|versus|also|too"
+    r"|plus|minus|depending|depends|assuming|assume|suppose|supposing"
+    # approximation: grading is exact, so "about 42" claims something else than 42
+    r"|approximately|approximate|approx|about|around|roughly|nearly|almost|circa|close"
+    r"|estimate|estimated|ish|some|at\s+least|at\s+most|more\s+than|less\s+than|up\s+to"
+    r"|give\s+or\s+take"
+    # retraction and correction
+    r"|not|isn't|wasn't|no|nope|nah|wait|actually|kidding|joking|joke|correction|corrected"
+    r"|oops|sorry|mistake|mistaken|wrong|incorrect|error|typo|misspoke|meant|mean"
+    r"|second\s+thought|scratch|ignore|disregard|retract|revise|revised|reconsider"
+    r"|recheck|recalculate|recompute|update|updated|change|changed|hmm+|umm*|uh|err|erm"
+)
+HEDGE = re.compile(
+    rf"(?<![\w'])(?:{_HEDGE_WORDS})(?![\w'])|\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b"
+    r"|~\s*\d",
+    re.IGNORECASE,
+)
+# Inside the answer itself only words that offer an alternative, approximate or retract
+# count; "no", "not", "plus" can be part of a plain answer ("no", "not defined", "x plus
+# 1") and are judged by comparison instead. The grader skips this test when the reference
+# itself holds one of these words.
+ANSWER_HEDGE = re.compile(
+    r"(?<![\w'])(?:or|either|nor|maybe|perhaps|possibly|probably|likely|might|could|guess"
+    r"|unsure|uncertain|between|range|somewhere|vs|versus|approximately|approximate|approx"
+    r"|about|around|roughly|nearly|almost|circa|estimated|ish|at\s+least|at\s+most"
+    r"|more\s+than|less\s+than|up\s+to|give\s+or\s+take|wait|actually|kidding|joking"
+    r"|correction|oops|sorry|mistake|typo|misspoke|meant|second\s+thought|scratch|ignore"
+    r"|disregard|retract|reconsider|hmm+|umm*)(?![\w'])"
+    r"|\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b|(?:^|\s)~\s*\d",
+    re.IGNORECASE,
+)
+
+# Words in the sentence that *introduces* the final answer which make it conditional or
+# uncertain: "If the answer is 42, ...", "Maybe the answer is 42".
+PREFIX_HEDGE = re.compile(
+    r"(?<![\w'])(?:if|whether|suppose|supposing|assume|assuming|maybe|perhaps|possibly"
+    r"|probably|likely|might|could|guess|unsure|not|either|or|approximately|roughly|about"
+    r"|around|nearly|almost|wait|actually|kidding)(?![\w'])|\?",
+    re.IGNORECASE,
+)
+
+_NUMBER_WORDS = (
+    r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fourty|fifty|sixty"
+    r"|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|million|millions|billion"
+    r"|half|halves|third|thirds|quarter|quarters|fourth|fifth|dozen|dozens|twice|double"
+    r"|triple|none|nil|nothing|infinity|infinite|pi"
+)
+_NUMBER_WORD = re.compile(rf"(?<![\w'])(?:{_NUMBER_WORDS})(?![\w'])", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_MATH = re.compile(r"=|\\(?:boxed|fbox|frac|dfrac|tfrac|sqrt|cdot|times|div)\b|\^|<|>|≤|≥")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_OPTION = re.compile(r"\(([A-Z])\)|\b([A-Z])\)|(?<![\w'])([B-HJ-Z]|A(?=\s*[.,;:!]|\s*$))(?![\w'])")
+_POLITE = re.compile(
+    r"let\s+me\s+know\s+if\s+(?:you\s+)?(?:have|need|want|would\s+like)\s+(?:any\s+)?"
+    r"(?:further\s+|more\s+)?(?:questions?|help|clarification|details)",
+    re.IGNORECASE,
+)
+_SNIPPET = 60
+
+
+def snippet(text: str) -> str:
+    """A short, one-line quote of ``text`` for a verdict reason."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _SNIPPET else flat[: _SNIPPET - 3] + "..."
+
+
+def _value(token: str) -> Fraction | None:
+    try:
+        return Fraction(token.replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def tail_problem(
+    tail: str,
+    *,
+    value: Fraction | None = None,
+    vocabulary: frozenset[str] = frozenset(),
+    letters: frozenset[str] = frozenset(),
+    numbers: bool = True,
+) -> str | None:
+    """Why the text after a final answer makes the answer unverifiable, or None.
+
+    ``value`` is the answer's own numeric value (a number equal to it may be repeated);
+    ``vocabulary`` holds lower-case words that would name another answer; ``letters`` the
+    option letters of a multiple-choice question. ``numbers=False`` (a yes/no answer,
+    whose justification may well hold numbers) skips the number and notation rules.
+    """
+    if not tail.strip():
+        return None
+    text = _POLITE.sub(" ", tail)
+    m = HEDGE.search(text)
+    if m is not None:
+        return f"hedged answer: {m.group(0).strip()!r} after the answer: {snippet(tail)}"
+    if numbers:
+        for m in _NUMBER.finditer(text):
+            if value is None or _value(m.group(0)) != value:
+                return f"hedged answer: another value after the answer: {snippet(tail)}"
+        if _NUMBER_WORD.search(text) or _MATH.search(text):
+            return f"hedged answer: another value after the answer: {snippet(tail)}"
+    if letters:
+        for m in _OPTION.finditer(text):
+            if (m.group(1) or m.group(2) or m.group(3)) in letters:
+                return f"hedged answer: another option after the answer: {snippet(tail)}"
+    if vocabulary:
+        for m in _WORD.finditer(text):
+            if m.group(0).lower() in vocabulary:
+                return f"hedged answer: {m.group(0)!r} after the answer: {snippet(tail)}"
+    return None
