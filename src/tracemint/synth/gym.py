@@ -6,7 +6,8 @@ alone; those travel in ``Item.data`` and ``check`` rebuilds the entry from them.
 
 Judging is stricter than reasoning-gym's own: its scorers give partial credit (and some
 give full credit to "20 junk"), which makes a leaky reward. We run our ``clean_answer``
-first, require a score of exactly 1.0, and reject a candidate when a strictly shorter
+first (through ``families._answers.prepare``: ASCII digits, no hedge words), require a
+score of exactly 1.0, and reject a candidate when a strictly shorter
 whitespace-cut prefix or suffix of it also scores 1.0: then the rest is text the scorer
 ignored, i.e. junk riding along with the answer.
 """
@@ -23,7 +24,8 @@ from typing import Any
 from pydantic import Field
 
 from tracemint.errors import ConfigError
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.families._answers import prepare
 
 INSTALL_HINT = "pip install 'tracemint[gym]'"
 _MAX_CUTS = 24  # prefix/suffix probes per side; bounds check cost on long (grid) answers
@@ -85,7 +87,9 @@ class ReasoningGym(Family):
         return Item(entry["question"], answer, f"The answer is {answer}.", _json_safe(data))
 
     def check(self, answer: str, item: Item) -> bool:
-        a = clean_answer(answer, item, max_len=4000)
+        # No echo test: a reasoning-gym answer may well be words of its question
+        # ("Calculate -794 / 1." -> "-794"); the scorer and the junk probes below judge.
+        a = prepare(answer, Item("", item.answer, "", item.data), max_len=4000)
         if a is None:
             return False
         if " ".join(a.split()) == " ".join(item.answer.split()):

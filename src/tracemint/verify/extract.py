@@ -240,7 +240,8 @@ def extract(
         if letter is not None:
             return Extraction(letter, "fallback", letter)
     line = text.strip()
-    if reading.whole_line and not prefer_boolean and line and "\n" not in line and len(line) <= _WHOLE_LINE:
+    one_line = bool(line) and "\n" not in line and len(line) <= _WHOLE_LINE
+    if reading.whole_line and not prefer_boolean and one_line:
         answer = clean(line)
         if options and answer:
             answer = _to_letter(answer, options) or answer
