@@ -220,3 +220,78 @@ def test_gsm8k_slice_finds_every_altered_result() -> None:
         assert check.first_wrong_step == step.step.index
         tried += 1
     assert tried == 50
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # issue 14 part 4: units, currency and rates between the numbers
+        ("11 teeth + 4 teeth = 150 teeth", ["wrong"]),
+        ("11 teeth + 4 teeth = 15 teeth", ["ok"]),
+        ("$6/hour * 2 hours = $7", ["wrong"]),
+        ("$6/hour * 2 hours = $12", ["ok"]),
+        ("$6 per hour * 2 hours = $12", ["ok"]),
+        ("45 hours/week x 4 weeks = 179 hours", ["wrong"]),
+        ("45 hours/week x 4 weeks = 180 hours", ["ok"]),
+        ("3375 gallons * 1/3 = 11250 gallons", ["wrong"]),
+        ("3375 gallons * 1/3 = 1125 gallons", ["ok"]),
+        ("2 hours x 60 minutes/hour = 120 minutes", ["ok"]),
+        ("4200 surfers / 3 days = 1400 surfers/day", ["ok"]),
+        ("$540/week * 4 weeks/month = $2160/month", ["ok"]),
+        ("14 candies * $0.50/candy = $7", ["ok"]),
+        ("3 classes * 30 cupcakes/class = 90 cupcakes", ["ok"]),
+        ("40 cups per lb * 3 lbs = 120 cups", ["ok"]),
+        ("300 cars - 225 cars - 45 cars = 30 cars", ["ok"]),
+        ("8 red and blue balls + 2 = 10 balls", ["ok"]),
+        ("2*28cm = 56cm", ["ok"]),
+        ("$5 each x 3 = $15", ["ok"]),
+        ("2 1/2 cups * 2 = 5 cups", ["ok"]),
+        ("1,250 apples + 750 apples = 2,000 apples", ["ok"]),
+        ("(3 + 4) boxes * 2 = 14", ["ok"]),
+        # LaTeX
+        ("$3 \\times 4 = 13$", ["wrong"]),
+        ("\\(3 \\cdot 4 = 12\\)", ["ok"]),
+        ("12 \\div 4 = 3", ["ok"]),
+        ("\\frac{1}{2} \\cdot 10 = 5", ["ok"]),
+        ("1 / \\frac{1}{2} = 2", ["ok"]),
+        ("\\frac{3+5}{2} = 5", ["wrong"]),
+        ("\\$5 + \\$3 = \\$8", ["ok"]),
+        ("50\\% of 80 = 40", ["ok"]),
+        ("10/3 \\approx 3.33", ["ok"]),
+        ("\\left(2 + 3\\right) \\times 4 = 20", ["ok"]),
+        ("3 \\text{ apples} \\times 4 = 12", ["ok"]),
+        ("\\sqrt{16} + 1 = 5", ["unchecked"]),
+        # false alarms to avoid
+        ("3 x 4 = 12 apples, so 12 + 5 = 17", ["ok", "ok"]),
+        ("3 x 4 = 12 apples so 12 + 5 = 17", ["ok", "ok"]),
+        ("2x = 10", []),
+        ("2L + 8 = 22 games", ["unchecked"]),
+        ("4 W^2 = 100", ["unchecked"]),
+        ("1/2 a cup = 4 ounces", []),
+        ("5-7 = 2 days", ["unchecked"]),
+        ("Weeks 1-2 = 96 - 70", ["unchecked"]),
+        ("20% of 50 = 10 and 50 * 20% = 10", ["ok", "ok"]),
+        ("The 1st 3 + 4 = 8", ["unchecked"]),
+        ("Step 2: 6 * 7 = 42", ["ok"]),
+        ("2, 3 and 4 = 9", ["unchecked"]),
+        ("2 hours + 30 minutes = 150 minutes", ["unchecked"]),
+        ("$1.50 + 50 cents = $2", ["unchecked"]),
+        ("5 feet 2 inches + 3 = 8", ["unchecked"]),
+        ("1 hour = 60 minutes", []),
+        ("12 dozen + 3 = 15", ["unchecked"]),
+        ("29 + 24 decorations already up = 83 total", []),
+        ("3 bags of leaves / 15 minutes = 8 bags of leaves / Y minutes", ["unchecked"]),
+        ("150 minutes / 5 minutes/100 meters = 3 times", ["unchecked"]),
+        ("600/(3+1=4) = 150 cards", ["unchecked", "unchecked"]),
+        ("20 minutes / 240 minutes = 8.333...%", ["unchecked"]),
+    ],
+)
+def test_prose_claim_table(text: str, expected: list[str]) -> None:
+    assert verdicts(text) == expected
+
+
+def test_counts_tell_unchecked_from_checked() -> None:
+    check = check_steps("3 + 4 = 7 and 2x + 3 = 7\n2L + 8 = 22\n5 * 5 = 26\n#### 26")
+    assert (check.n_checked, check.n_wrong, check.n_unchecked) == (2, 1, 2)
+    assert [s.verdict for s in check.steps] == ["ok", "unchecked", "wrong", "unchecked"]
+    assert check.first_wrong_step == 2

@@ -169,7 +169,7 @@ def _step_claims(text: str, offset: int) -> list[Claim]:
     # "16 - 3 - 4 = <<16-3-4=9>>9" with no value: the visible copy is not counted again.
     # List markers and bullets are masked too: "1. 3+4" and "- 3 + 4" are not operands.
     masked = _LINE_MARKER.sub(_blank, _ANNOTATION.sub(_blank, text))
-    if "=" in masked or "≈" in masked:  # most prose steps need no tokenizing at all
+    if "=" in masked or "≈" in masked or "\\approx" in masked:  # most prose need no tokens
         for run, cut_left, cut_right, scale in find_runs(tokenize(masked, offset)):
             claims.extend(_run_claims(run, text, offset, cut=(cut_left, cut_right), scale=scale))
     claims.sort(key=lambda c: c.start)

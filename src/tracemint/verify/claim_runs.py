@@ -242,6 +242,8 @@ def _cut_before(toks: list[Tok], i: int) -> bool:
         return prev.text in "√∛∜" or (prev.text == "," and glued_num)  # "√144", "1,2"
     if prev.kind != "word":
         return False
+    if before is not None and before.kind == "num" and units.is_measure(prev.text):
+        return True  # "5 feet 2 inches + 3": the run's first number is half a quantity
     low = prev.text.lower()
     before_word = before.text.lower() if before is not None and before.kind == "word" else ""
     if low in _CUT_BEFORE:

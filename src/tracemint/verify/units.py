@@ -146,3 +146,10 @@ def conflicting(units: Sequence[str]) -> bool:
     """Whether ``units`` name two different units of one measure (hours and minutes)."""
     names = set(units)
     return any(len(names & family) >= 2 for family in _FAMILIES)
+
+
+def is_measure(word: str) -> bool:
+    """Whether ``word`` names a unit of a measure people write in two parts ("5 feet 2
+    inches", "2 hours 30 minutes"), where the second number is not a quantity alone."""
+    name = unit_name([word])
+    return any(name in family for family in _FAMILIES)
