@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracemint.config import parse_recipe
 from tracemint.errors import SourceError
@@ -109,3 +112,66 @@ def test_reference_option_is_validated_in_a_recipe(tmp_path: Path) -> None:
         where="test",
     )
     assert recipe.source.options()["reference"] == "optional"
+
+
+# -- every mixture, every format ------------------------------------------------------------
+
+_TEXT = st.sampled_from(["5", "-3", "1/2", "Paris", "", "  ", None, "missing"])
+_NUMBER = st.sampled_from([5.0, 2.5, -1.0, None, math.nan])
+
+
+def _bad(value: Any) -> bool:
+    if value is None or value == "missing":
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return not str(value).strip()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fmt=st.sampled_from(["jsonl", "csv", "parquet-text", "parquet-number"]),
+    data=st.data(),
+)
+def test_first_bad_reference_is_reported_where_it_is(fmt: str, data: st.DataObject) -> None:
+    values = data.draw(
+        st.lists(_NUMBER if fmt == "parquet-number" else _TEXT, min_size=1, max_size=6)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"p.{fmt.split('-')[0]}"
+        questions = [f"What is {i}?" for i in range(len(values))]
+        if fmt == "jsonl":
+            rows = [
+                {"question": q} if v == "missing" else {"question": q, "answer": v}
+                for q, v in zip(questions, values, strict=True)
+            ]
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        elif fmt == "csv":
+            values = ["" if v in (None, "missing") else v for v in values]
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows(
+                    [["question", "answer"], *zip(questions, values, strict=True)]
+                )
+        else:
+            values = [None if v == "missing" else v for v in values]
+            kind = pa.float64() if fmt == "parquet-number" else pa.string()
+            pq.write_table(
+                pa.table({"question": questions, "answer": pa.array(values, kind)}), path
+            )
+        bad = [i for i, v in enumerate(values) if _bad(v)]
+        if values[0] == "missing":  # the answer field is found from the first row
+            err = _error(path)
+            assert err.line == 1 and "no reference (answer) field found" in str(err)
+            assert {p["reference"] for p in _problems(path, reference="optional")} == {None}
+            return
+        if bad:
+            err = _error(path)
+            where = {"jsonl": bad[0] + 1, "csv": bad[0] + 2}.get(fmt.split("-")[0])
+            assert err.field == "answer" and err.path == str(path)
+            assert err.line == where  # a line for text formats; Parquet names the row
+            if where is None:
+                assert f"row {bad[0]}, field 'answer'" in str(err)
+        else:
+            assert all(p["reference"] for p in _problems(path))
+        got = [p["reference"] for p in _problems(path, reference="optional")]
+        assert [i for i, r in enumerate(got) if r is None] == bad
