@@ -9,6 +9,7 @@ the one place the export formats ask; selection (``stages/select.py``) has alrea
 from __future__ import annotations
 
 from tracemint.records import Record
+from tracemint.verify import answers_equal
 
 
 def has_wrong_step(t: Record) -> bool:
@@ -23,8 +24,6 @@ def is_accepted(t: Record) -> bool:
 
 def disagrees_with_majority(t: Record) -> bool:
     """A reference-free trace whose answer differs from its problem's majority answer."""
-    from tracemint.verify import answers_equal
-
     a, m = t.get("answer"), t.get("majority_answer")
     return a is not None and m is not None and answers_equal(a, m) is False
 
