@@ -73,6 +73,13 @@ GOLD_ERRORS = {
     ("13 marbles + 4 marbles + 16", "45"),
     ("1550 cubic inches / 50", "29"),  # 31 pumps
     ("3 bobby pins / 21 decorations * 100%", "14.28"),  # 14.2857...: truncated, not rounded
+    # seen only with the annotations stripped (the annotation hid the visible claim):
+    ("364 / 4", "273"),  # 3/4 of 364 was meant
+    ("6*2.5", "$18.00"),  # 6*3
+    ("4000 + 2040", "6120"),
+    ("8*3", "240"),  # 80*3
+    ("50-8", "44"),  # 52-8
+    ("500/ 1/10", "50"),  # 500 * 1/10 was meant, as with "500/ 2/5" above
 }
 # Notation the checker cannot read, the gold's arithmetic being right: false alarms.
 NOTATION = {
@@ -389,6 +396,22 @@ def gold_pass(solutions: list[str], show: int) -> None:
         for step_text, claim in items[:show]:
             print(f"  [{title}] {claim.expression} = {claim.value} (is {claim.computed})")
             print(f"      {step_text[:150]!r}")
+
+    # The same gold with its annotations stripped: claims the annotations used to hide.
+    stripped_flags = []
+    for text in solutions:
+        for step in check_steps(strip_annotations(text)).steps:
+            for claim in step.claims:
+                pair = (claim.expression, claim.value)
+                if claim.verdict == "wrong" and pair not in GOLD_ERRORS | NOTATION:
+                    stripped_flags.append((step.step.text, claim))
+    print(
+        f"annotations stripped: {len(stripped_flags)} claims flagged beyond the reviewed "
+        f"gold errors and notation above (false alarms, or not yet reviewed)"
+    )
+    for step_text, claim in stripped_flags[:show]:
+        print(f"  [stripped] {claim.expression} = {claim.value} (is {claim.computed})")
+        print(f"      {step_text[:150]!r}")
 
 
 if __name__ == "__main__":

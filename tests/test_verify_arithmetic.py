@@ -284,6 +284,15 @@ def test_gsm8k_slice_finds_every_altered_result() -> None:
         ("150 minutes / 5 minutes/100 meters = 3 times", ["unchecked"]),
         ("600/(3+1=4) = 150 cards", ["unchecked", "unchecked"]),
         ("20 minutes / 240 minutes = 8.333...%", ["unchecked"]),
+        ("his 25 classmates + his 1 teacher + 1 himself = 27 people", ["unchecked"]),
+        ("10 pages per day on day 1 * 2 = 20 pages", ["unchecked"]),
+        ("$40,000 / 1 year/$5,000 = 8 years", ["ok"]),
+        ("15 dollars an hour x 40 hours per week x 52 weeks = 31,200 dollars", ["ok"]),
+        ("14, 400 / 80 = 180", ["unchecked"]),
+        ("500 kg/10 = 50 kg", ["ok"]),
+        ("24 degrees / 3 degrees/5% = 8", ["unchecked"]),
+        ("48 times + 12 times = 60 times", ["ok"]),
+        ("2 t-shirts cost 2 x 10 = 20 dollars", ["ok"]),
     ],
 )
 def test_prose_claim_table(text: str, expected: list[str]) -> None:

@@ -28,7 +28,12 @@ def _words(text: str) -> frozenset[str]:
 
 
 # A word right before a run that makes its first operand something else ("twice 5 + 1").
-_CUT_BEFORE = _words("times plus minus over divided multiplied squared cubed")
+_CUT_BEFORE = _words("times plus minus over divided multiplied squared cubed x")
+# A noun right before a digit that makes it a label, not a quantity ("on day 1 * 2").
+_LABELS = _words(
+    "day week month year step page grade level round game chapter part question problem "
+    "room floor row line number stage phase case option table figure lap episode season"
+)
 _FRACTION_WORDS = _words(
     "half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths "
     "eighth eighths tenth tenths twice double triple thrice fraction percent percentage"
@@ -99,6 +104,8 @@ def find_runs(toks: list[Tok]) -> list[Run]:
         if tok is not None and tok.kind == "word" and run:
             stop = _unit_at(toks, i, run)
             if stop > i:  # "11 teeth + 4 teeth", "$6/hour * 2": the words are dropped
+                # ... but they stood between the numbers: "1 year/$5,000" is no tight "1/5,000"
+                toks[stop] = replace(toks[stop], space=True)
                 i = stop
                 continue
             if (
@@ -162,8 +169,10 @@ def _continues(toks: list[Tok], j: int, run: list[Tok]) -> bool:
         return True
     if tok.kind in ("op", "pow"):
         nxt = toks[j + 1] if j + 1 < len(toks) else None
-        if tok.text == "/" and not tok.space and nxt is not None and not nxt.space:
-            return False  # "5 minutes/100 meters": a rate per a count, not a division
+        after = toks[j + 2] if j + 2 < len(toks) else None
+        glued = tok.text == "/" and not tok.space and nxt is not None and not nxt.space
+        if glued and after is not None and after.kind in ("word", "pct"):
+            return False  # "5 minutes/100 meters", "3 degrees/5%": a rate per a count
         return nxt is not None and nxt.kind in _STARTS_OPERAND
     return _word_operator(toks, j, run) is not None
 
@@ -241,13 +250,18 @@ def _cut_before(toks: list[Tok], i: int) -> bool:
         glued_num = before is not None and before.kind == "num" and not prev.space
         return prev.text in "√∛∜" or (prev.text == "," and glued_num)  # "√144", "1,2"
     if prev.kind != "word":
-        return False
+        glued_num = before is not None and before.kind == "num" and not prev.space
+        if prev.text == "," and glued_num and len(first.text) == 3 and first.text.isdigit():
+            return True  # "14, 400 / 80": a thousands separator with a stray space
+        return prev.text == "." and _after_operator(toks, i - 1)  # ".8 + . 84 + .82"
     if before is not None and before.kind == "num" and units.is_measure(prev.text):
         return True  # "5 feet 2 inches + 3": the run's first number is half a quantity
     low = prev.text.lower()
     before_word = before.text.lower() if before is not None and before.kind == "word" else ""
-    if low in _CUT_BEFORE:
+    if low in _CUT_BEFORE or (low in _LABELS and len(first.text) == 1):
         return True
+    if _after_operator(toks, i - 1):
+        return True  # "25 classmates + his 1 teacher + 1": the sum began before the words
     if low == "by":
         return before_word in ("divided", "multiplied")
     if low == "of":
@@ -259,6 +273,16 @@ def _cut_before(toks: list[Tok], i: int) -> bool:
     if first.text in "-+":
         # "x - 3 = 4", "M + 4": binary after a variable; "is -5 + 8 = 3": a sign.
         return len(prev.text) == 1 or _spaced_after(toks, i)
+    return False
+
+
+def _after_operator(toks: list[Tok], j: int) -> bool:
+    """Whether a few words (or a stray ".") back from ``toks[j]`` stands a binary operator."""
+    for k in range(j, max(j - 5, -1), -1):
+        if toks[k].kind == "op" and toks[k].space and k + 1 < len(toks) and toks[k + 1].space:
+            return True  # spaced on both sides: not the hyphen of "t-shirts"
+        if toks[k].kind != "word" and toks[k].text != ".":
+            return False
     return False
 
 

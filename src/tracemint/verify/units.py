@@ -49,12 +49,13 @@ NEVER = _words(
     hundred hundreds thousand thousands million millions billion billions trillion dozen
     dozens k m bn is are was were be been being has have had will would can could should
     does do did so then thus therefore hence because since which that who if when while
-    to for from in on at as with or but not no left more less fewer extra another already
-    up down out away back still now only just also too total altogether remaining
+    to for from in on at as with or but not no left less fewer extra another already
+    up down out away back still now only just also too the a an this these those his her
+    its their our your my gives give gets get equals equal makes make means mean
     """
 )
 # Allowed inside a unit, never first or last: "cups of coffee", "red and blue balls".
-_INNER = frozenset({"of", "and", "per"})
+_INNER = frozenset({"of", "and", "per", "a", "an"})  # "$15 an hour x 40 hours"
 
 # Units of one measure that people add to each other after converting in their head.
 _FAMILIES: tuple[frozenset[str], ...] = tuple(
@@ -79,8 +80,11 @@ def unit_span(toks: Sequence[TokenLike], i: int, *, operator_at: Callable[[int],
     j, words = i, 0
     while j < len(toks) and words < _MAX_WORDS:
         tok = toks[j]
-        per = words == 0 and tok.text.lower() == "per" and _plain_word_at(toks, j + 1)
-        if tok.kind != "word" or not (per or _unit_word(tok, first=words == 0)):
+        low = tok.text.lower()
+        per = words == 0 and low == "per" and _plain_word_at(toks, j + 1)
+        # "48 times + 12 times": before an operator, "times" cannot multiply; it counts.
+        times = words == 0 and low == "times" and j + 1 < len(toks) and operator_at(j + 1)
+        if tok.kind != "word" or not (per or times or _unit_word(tok, first=words == 0)):
             break
         words += 1
         j += 1
@@ -131,7 +135,7 @@ def _unit_word(tok: TokenLike, *, first: bool) -> bool:
         # A single letter is a variable more often than a unit: "2L + 8", "4 W^2", "1/2 a
         # cup". Only a run's last number keeps one ("5m", "= 3 h"), and that needs no span.
         return len(tok.text) > 1
-    return tok.space and len(low) > 1 and (low in _INNER or low not in NEVER)
+    return tok.space and (low in _INNER or (len(low) > 1 and low not in NEVER))
 
 
 def unit_name(words: Sequence[str]) -> str:
