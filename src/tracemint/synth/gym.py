@@ -25,7 +25,8 @@ from pydantic import Field
 
 from tracemint.errors import ConfigError
 from tracemint.synth.base import Family, FamilyConfig, Item, families
-from tracemint.synth.families._answers import prepare
+from tracemint.synth.families._answers import parse_exact, prepare, strip_unit
+from tracemint.verify.numbers import UNIT_WORDS
 
 INSTALL_HINT = "pip install 'tracemint[gym]'"
 _MAX_CUTS = 24  # prefix/suffix probes per side; bounds check cost on long (grid) answers
@@ -92,6 +93,11 @@ class ReasoningGym(Family):
         a = prepare(answer, Item("", item.answer, "", item.data), max_len=4000)
         if a is None:
             return False
+        if parse_exact(item.answer) is not None:
+            # "$5", "5%", "178 legs": formatting around a numeric answer; only known units
+            # and the question's own words count, so "-39 junk" still fails
+            units = UNIT_WORDS | {w.lower() for w in re.findall(r"[^\W\d_]+", item.question)}
+            a = strip_unit(a, units=units)
         if " ".join(a.split()) == " ".join(item.answer.split()):
             return True
         data = item.data

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .equivalence import compare
-from .hedges import ANSWER_HEDGE, PREFIX_HEDGE, snippet, tail_problem
+from .equivalence import compare, split_structure
+from .hedges import FALLBACK_HEDGE, PREFIX_HEDGE, snippet, tail_problem
 from .latex import clean, last_boxed
 from .markers import MAX_MARKERS, PHRASE, Region, read_regions, sentence_end, sentence_start
 from .numbers import ascii_digits, parse_number
@@ -100,6 +100,14 @@ def _value(answer: str | None) -> Fraction | None:
     return q.value if q is not None else None
 
 
+def _same(a: str, b: str) -> bool:
+    """Two stated answers agree: equal values, and lists in the same order (the generic
+    comparison treats "1, 2" and "2, 1" alike, but two orders are two answers)."""
+    if split_structure(a) is not None or split_structure(b) is not None:
+        return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return compare(a, b).equal is True
+
+
 def _region_problem(text: str, regions: list[Region], reading: Reading) -> str | None:
     """Why the stated answers do not commit to one value, or None when they do.
 
@@ -115,13 +123,17 @@ def _region_problem(text: str, regions: list[Region], reading: Reading) -> str |
         if not other or other in seen:
             continue
         seen.add(other)
-        if not final_answer or compare(other, final_answer).equal is not True:
+        if not final_answer or not _same(other, final_answer):
             return f"conflicting answers: {snippet(other)!r} vs {snippet(final_answer)!r}"
     value = _value(final_answer)
     for r, nxt in itertools.pairwise(regions):
         tail = text[r.end : sentence_end(text, r.end, nxt.marker)]
         problem = tail_problem(
-            tail, value=value, vocabulary=reading.vocabulary, letters=reading.letters
+            tail,
+            value=value,
+            vocabulary=reading.vocabulary,
+            letters=reading.letters,
+            names=reading.names,
         )
         if problem is not None:
             return problem
@@ -130,7 +142,11 @@ def _region_problem(text: str, regions: list[Region], reading: Reading) -> str |
     if m is not None:
         return f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix)}"
     return tail_problem(
-        text[final.end :], value=value, vocabulary=reading.vocabulary, letters=reading.letters
+        text[final.end :],
+        value=value,
+        vocabulary=reading.vocabulary,
+        letters=reading.letters,
+        names=reading.names,
     )
 
 
@@ -160,7 +176,7 @@ def _number_fallback(text: str, reading: Reading) -> Extraction | None:
     answer = _number_text(last, blank)
     prefix = blank[sentence_start(blank, last.start()) : last.start()]
     problem = None
-    m = ANSWER_HEDGE.search(prefix)
+    m = FALLBACK_HEDGE.search(prefix)
     if m is not None:
         problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
     elif (
@@ -182,17 +198,23 @@ def _number_fallback(text: str, reading: Reading) -> Extraction | None:
 def _boolean_fallback(text: str, reading: Reading) -> Extraction | None:
     """The last yes/no/true/false, unless its sentence offers the other one too."""
     lo = max(0, len(text) - _TAIL)
-    last = None
-    for last in _BOOLEAN.finditer(text, lo):  # noqa: B007 - we want the last match
-        pass
+    prev = last = None
+    for found in _BOOLEAN.finditer(text, lo):
+        prev, last = last, found
     if last is None:
         return None
     answer = last.group(1).lower()
     prefix = text[sentence_start(text, last.start()) : last.start()]
     problem = None
-    m = ANSWER_HEDGE.search(prefix) or _BOOLEAN.search(prefix)
+    m = FALLBACK_HEDGE.search(prefix) or _BOOLEAN.search(prefix)
     if m is not None:
         problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
+    elif (
+        prev is not None
+        and prev.group(1).lower() != answer
+        and _LIST_GAP.fullmatch(text, prev.end(), last.start())
+    ):
+        problem = f"hedged answer: candidate list: {snippet(text[prev.start() : last.end()])}"
     else:
         tail = text[last.end() :]
         problem = tail_problem(tail, vocabulary=reading.vocabulary, numbers=False)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from .equivalence import compare
 from .extract import extract, extract_reference, parse_choices
 from .hedges import ANSWER_HEDGE, snippet
+from .latex import clean
 from .numbers import ascii_digits, parse_number
 from .reading import reading_for
 
@@ -109,6 +110,10 @@ def grade(
     question = ascii_digits(question) if question else question
     ref_answer = extract_reference(reference, choices=choices) if reference else None
     body, echoed = _without_question(completion, question)
+    if echoed and ref_answer and compare(clean(completion.strip()), ref_answer).equal:
+        # "True" for "... Answer True or False.": a bare answer that is also a word of the
+        # question is the answer, not an echo.
+        body, echoed = completion, False
     prefer_boolean = ref_answer is not None and ref_answer.lower() in _BOOLEANS
     options = parse_choices(choices) if choices else None
     reading = reading_for(ref_answer, question=question, options=options)

@@ -53,14 +53,22 @@ HEDGE = re.compile(
 # count; "no", "not", "plus" can be part of a plain answer ("no", "not defined", "x plus
 # 1") and are judged by comparison instead. The grader skips this test when the reference
 # itself holds one of these words.
-ANSWER_HEDGE = re.compile(
-    r"(?<![\w'])(?:or|either|nor|maybe|perhaps|possibly|probably|likely|might|could|guess"
+_ALTERNATIVE = (
+    r"or|either|nor|maybe|perhaps|possibly|probably|likely|might|could|guess"
     r"|unsure|uncertain|between|range|somewhere|vs|versus|approximately|approximate|approx"
-    r"|about|around|roughly|nearly|almost|circa|estimated|ish|at\s+least|at\s+most"
-    r"|more\s+than|less\s+than|up\s+to|give\s+or\s+take|wait|actually|kidding|joking"
-    r"|correction|oops|sorry|mistake|typo|misspoke|meant|second\s+thought|scratch|ignore"
-    r"|disregard|retract|reconsider|hmm+|umm*)(?![\w'])"
-    r"|\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b|(?:^|\s)~\s*\d",
+    r"|about|around|roughly|nearly|almost|circa|estimated|ish|give\s+or\s+take|wait|actually"
+    r"|kidding|joking|correction|oops|sorry|mistake|typo|misspoke|meant|second\s+thought"
+    r"|scratch|ignore|disregard|retract|reconsider|hmm+|umm*"
+)
+_SYMBOLS = r"\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b|(?:^|\s)~\s*\d"
+_BOUND = r"at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|up\s+to|over|under"
+ANSWER_HEDGE = re.compile(
+    rf"(?<![\w'])(?:{_ALTERNATIVE}|{_BOUND})(?![\w'])|{_SYMBOLS}", re.IGNORECASE
+)
+# Before a fallback number: the same, but a bound only right before the number ("up to
+# 42"), since "we add them up to get 42" is no bound.
+FALLBACK_HEDGE = re.compile(
+    rf"(?<![\w'])(?:{_ALTERNATIVE})(?![\w'])|{_SYMBOLS}|(?<![\w'])(?:{_BOUND})\s*[$€£]?\s*$",
     re.IGNORECASE,
 )
 
@@ -90,6 +98,17 @@ _POLITE = re.compile(
     r"(?:further\s+|more\s+)?(?:questions?|help|clarification|details)",
     re.IGNORECASE,
 )
+# Capitalised words that close a reply without naming an answer ("I hope this helps!").
+_CLOSING = frozenset(
+    """I I'm I've I'd I'll Thanks Thank Hope Hopefully Done Good Great Glad Happy Let This
+    That These The It It's So Therefore Thus Hence Final Answer Note We You Your Our My In
+    As A An And All Each Every Here There What Which Feel Please Cheers Best Enjoy Nice
+    To For Of On With By Is Are Was Were Be That's Correct Right Solution Result Luck
+    Cheers Regards Have Day Well""".split()  # noqa: SIM905
+)
+# After a text answer, a short fragment with no closing word ("poem, guide", "manual.") is
+# another answer, not prose.
+_FRAGMENT = re.compile(r"[,;:.!\n()\[\]\-–—]+")
 _SNIPPET = 60
 
 
@@ -113,6 +132,7 @@ def tail_problem(
     vocabulary: frozenset[str] = frozenset(),
     letters: frozenset[str] = frozenset(),
     numbers: bool = True,
+    names: bool = False,
 ) -> str | None:
     """Why the text after a final answer makes the answer unverifiable, or None.
 
@@ -137,8 +157,13 @@ def tail_problem(
         for m in _OPTION.finditer(text):
             if (m.group(1) or m.group(2) or m.group(3)) in letters:
                 return f"hedged answer: another option after the answer: {snippet(tail)}"
-    if vocabulary:
-        for m in _WORD.finditer(text):
-            if m.group(0).lower() in vocabulary:
-                return f"hedged answer: {m.group(0)!r} after the answer: {snippet(tail)}"
+    for m in _WORD.finditer(text):
+        word = m.group(0)
+        if word.lower() in vocabulary or (names and word[0].isupper() and word not in _CLOSING):
+            return f"hedged answer: {word!r} after the answer: {snippet(tail)}"
+    if names:
+        for fragment in _FRAGMENT.split(text):
+            words = _WORD.findall(fragment)
+            if 0 < len(words) <= 4 and not any(w.capitalize() in _CLOSING for w in words):
+                return f"hedged answer: {fragment.strip()!r} after the answer: {snippet(tail)}"
     return None

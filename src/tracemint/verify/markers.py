@@ -49,6 +49,7 @@ _FILLER = re.compile(
     r"|which|we|get|then)\b[\s*_:,.\-]*)*",
     re.IGNORECASE,
 )
+_MAX_BLOCK = 2_000  # a $$...$$ or \\[...\\] answer block is at most this long
 MAX_MARKERS = 64  # more stated answers than this is not a final answer; refuse to read
 
 
@@ -129,7 +130,10 @@ def _phrase_region(text: str, begin: int, limit: int, shape: Shape) -> tuple[int
             i += 1
     for opener, closer in _OPENERS:
         if text.startswith(opener, i):
-            close = text.find(closer, i + len(opener), limit)
+            # the block may hold the next marker ("$\\boxed{4}$"); it ends on its own line
+            line_end = text.find("\n", i)
+            bound = min(len(text), i + _MAX_BLOCK) if len(opener) == 2 else line_end
+            close = text.find(closer, i + len(opener), bound if bound >= 0 else len(text))
             if close > 0:
                 return i, close + len(closer)
     if _BOX.match(text, i):

@@ -154,6 +154,7 @@ _UNITS = {
     "degree": "deg",
     "degrees": "deg",
 }
+UNIT_WORDS = frozenset(_UNITS)  # every unit spelling that parse_number knows
 _WORDS = {
     w: i
     for i, w in enumerate(

@@ -54,12 +54,15 @@ _STOPWORDS = frozenset(
 class Reading:
     """What the reader knows: the answer's ``shape``, the ``vocabulary`` of words that
     would state another answer, the multiple-choice ``letters``, and ``whole_line``: a
-    one-line completion without a marker is the answer itself (text and list answers)."""
+    one-line completion without a marker is the answer itself (text and list answers);
+    ``names``: the answer is text, so a capitalised word after it ("Monday. Cleo.") may
+    be another answer."""
 
     shape: Shape = field(default_factory=Shape)
     vocabulary: frozenset[str] = frozenset()
     letters: frozenset[str] = frozenset()
     whole_line: bool = False
+    names: bool = False  # a text answer: a capitalised word after it may name another
 
 
 def _words(text: str) -> set[str]:
@@ -94,4 +97,5 @@ def reading_for(
         vocabulary=frozenset(vocabulary - _STOPWORDS),
         letters=letters,
         whole_line=listed or not numeric,
+        names=not numeric,
     )

@@ -49,14 +49,18 @@ def prepare(answer: str | None, item: Item, *, max_len: int = 200) -> str | None
     return (m.group(2).strip() if m else a) or None
 
 
-def strip_unit(answer: str) -> str:
+def strip_unit(answer: str, *, units: frozenset[str] | None = None) -> str:
     """``answer`` without a currency sign, "%" or unit word around its number ("$36",
-    "36 apples" -> "36"); unchanged when anything else is there."""
+    "36 apples" -> "36"); unchanged when anything else is there. With ``units`` only
+    those (lower-case) words count as units, so "36 junk" stays as it is."""
     m = _FORMATTED.fullmatch(answer.strip())
     if m is None or (m["sign"] and m["num"][:1] in "-+"):
         return answer
     unit = m["unit"]
-    if unit and (HEDGE.search(unit) or set(unit.lower().split()) & _NOT_UNITS):
+    words = set(unit.lower().split()) if unit else set()
+    if unit and (HEDGE.search(unit) or words & _NOT_UNITS):
+        return answer
+    if units is not None and not words <= units:
         return answer
     return m["sign"] + m["num"]
 
