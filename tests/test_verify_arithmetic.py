@@ -174,6 +174,12 @@ def _random_expression(rng: random.Random, depth: int) -> tuple[str, sympy.Ratio
         "99999999999999999999 ** 99999999 = 1 " * 1000,
         ("10/3 = 3.33 " * 5 + "\n") * 1600,
         "a. " * 33_000,
+        "(" * 100_000 + "1 = 1",
+        "= 1 1 " + "a/" * 50_000,
+        "3 = " + "1 teeth + " * 10_000 + "1",
+        "3 = " + "$1/hour * " * 10_000 + "1",
+        "\\frac{" * 20_000 + "1" + "}{2}" * 20_000 + " = 1",
+        "}{" * 50_000 + " = 1",
     ],
 )
 def test_pathological_inputs_are_bounded(text: str) -> None:

@@ -298,11 +298,12 @@ def _dangling(side: list[Tok], left: bool) -> bool:
 def _trim_parens(side: list[Tok]) -> list[Tok]:
     """Drop unmatched outer brackets: "(so 3 + 4 = 7)" has sides "3 + 4" and "7"."""
     depth = sum(1 if t.kind == "lp" else -1 if t.kind == "rp" else 0 for t in side)
-    while depth > 0 and side and side[0].kind == "lp":
-        side, depth = side[1:], depth - 1
-    while depth < 0 and side and side[-1].kind == "rp":
-        side, depth = side[:-1], depth + 1
-    return side
+    start, end = 0, len(side)  # indices, not slices: "(((...": linear, not quadratic
+    while depth > 0 and start < end and side[start].kind == "lp":
+        start, depth = start + 1, depth - 1
+    while depth < 0 and start < end and side[end - 1].kind == "rp":
+        end, depth = end - 1, depth + 1
+    return side[start:end]
 
 
 def _evaluate(side: list[Tok]) -> _Value:
