@@ -278,6 +278,8 @@ def test_gsm8k_slice_finds_every_altered_result() -> None:
         ("Weeks 1-2 = 96 - 70", ["unchecked"]),
         ("20% of 50 = 10 and 50 * 20% = 10", ["ok", "ok"]),
         ("The 1st 3 + 4 = 8", ["unchecked"]),
+        ("2nd grade + 3 = 6", ["unchecked"]),
+        ("COVID19 + 2 = 22", ["unchecked"]),
         ("Step 2: 6 * 7 = 42", ["ok"]),
         ("2, 3 and 4 = 9", ["unchecked"]),
         ("2 hours + 30 minutes = 150 minutes", ["unchecked"]),

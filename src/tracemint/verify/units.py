@@ -51,7 +51,7 @@ NEVER = _words(
     does do did so then thus therefore hence because since which that who if when while
     to for from in on at as with or but not no left less fewer extra another already
     up down out away back still now only just also too the a an this these those his her
-    its their our your my gives give gets get equals equal makes make means mean
+    its their our your my gives give gets get equals equal makes make means mean st nd rd th
     """
 )
 # Allowed inside a unit, never first or last: "cups of coffee", "red and blue balls".
