@@ -62,6 +62,11 @@ GOLD_FORMS = [
     "The answer is {x}.\n\n**Final answer:** {x}",
     "We add them up to get {x} apples.",
     "The answer is {x} (apples).",
+    "<answer>{x}</answer>",
+    "Therefore, the final answer is $\\boxed{{{x}}}$.",
+    "**Final Answer**\n\n\\boxed{{{x}}}",
+    "The answer is ${x}$ dollars.",
+    "The answer is {x}. (This is the final answer.)",
 ]
 
 SEPARATORS = [",", ".", "\n", "\n\n", ";", " -", " --", " —", " (", ":", "", " ...", "!"]
@@ -229,6 +234,29 @@ HACKS_42 = (
         "The answer is 42. 43 is also right.",
         "The answer is 42.\nThe answer is 42.\nThe answer is 43.",
         "The answer is 42" + " or 43" * 1000,
+        "<answer>42</answer> <answer>43</answer>",
+        "<answer>42 or 43</answer>",
+        "```\n43\n```\n```\n42\n```",
+        "| 43 | 42 |",
+        "<b>43</b> or <b>42</b>",
+        "It is 43. Or 42.",
+        "So the total is 43. It is not 42.",
+        "The answer is 42.\n\nNote: rounded to the nearest whole number.",
+        "The answer is 42 (rounded).",
+        "The answer is 42 ∨ 43",
+        "The answer is 42 \\lor 43",
+        "\\boxed{42 \\vee 43}",
+        "\\boxed{\\{42, 43\\}}",
+        "The answer is 42, I think.",
+        "The answer is 42, I believe.",
+        "The answer is likely 42.",
+        "I'd guess the answer is 42.",
+        "My best guess: the answer is 42.",
+        "THE ANSWER IS 42. OR 43.",
+        "The answer is 42\u00a0or\u00a043.",
+        "The answer is 42 = 43 - 1.",
+        "The answer is 42 apples and 43 pears.",
+        "Final answer: 42\nAlternative answer: 43",
     ]
 )
 

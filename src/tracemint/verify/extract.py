@@ -50,9 +50,10 @@ _CHOICE_LINE = re.compile(
 _TAIL = 2_000  # the boolean fallback looks here: final answers sit at the end
 _WHOLE_LINE = 500  # a longer marker-less line is prose, not a bare answer
 # Between two numbers, only list punctuation or "or"/"and": "43, 42", "43 or 42", "43\n- 42".
+_GAP_MARKS = r"[\s,;/|&.()\[\]{}<>*•`\"'\-–—]*"
 _LIST_GAP = re.compile(
-    r"[\s,;/|&.)*•\-–—]*(?:(?:and|or|nor|vs\.?|versus|maybe|perhaps|possibly|probably|either"
-    r"|also|plus|not|no|between)\b[\s,;/|&.)*•\-–—]*)*",
+    rf"{_GAP_MARKS}(?:(?:and|or|nor|vs\.?|versus|maybe|perhaps|possibly|probably|either"
+    rf"|also|plus|not|no|between)\b{_GAP_MARKS})*",
     re.IGNORECASE,
 )
 

@@ -36,7 +36,7 @@ _HEDGE_WORDS = (
     r"|plus|minus|depending|depends|assuming|assume|suppose|supposing"
     # approximation: grading is exact, so "about 42" claims something else than 42
     r"|approximately|approximate|approx|about|around|roughly|nearly|almost|circa|close"
-    r"|estimate|estimated|ish|some|at\s+least|at\s+most|more\s+than|less\s+than|up\s+to"
+    r"|estimate|estimated|ish|some|rounded|rounding|round|truncated|at\s+least|at\s+most|more\s+than|less\s+than|up\s+to"
     r"|give\s+or\s+take"
     # retraction and correction
     r"|not|isn't|wasn't|no|nope|nah|wait|actually|kidding|joking|joke|correction|corrected"
@@ -67,8 +67,11 @@ ANSWER_HEDGE = re.compile(
 )
 # Before a fallback number: the same, but a bound only right before the number ("up to
 # 42"), since "we add them up to get 42" is no bound.
+# A fallback number has no marker to commit to it, so a negation in its sentence ("it is
+# not 43") also makes it unverifiable.
 FALLBACK_HEDGE = re.compile(
-    rf"(?<![\w'])(?:{_ALTERNATIVE})(?![\w'])|{_SYMBOLS}|(?<![\w'])(?:{_BOUND})\s*[$€£]?\s*$",
+    rf"(?<![\w'])(?:{_ALTERNATIVE}|not|no|never|isn't|wasn't|nope)(?![\w'])|{_SYMBOLS}"
+    rf"|(?<![\w'])(?:{_BOUND})\s*[$€£]?\s*$",
     re.IGNORECASE,
 )
 
@@ -109,6 +112,7 @@ _CLOSING = frozenset(
 # After a text answer, a short fragment with no closing word ("poem, guide", "manual.") is
 # another answer, not prose.
 _FRAGMENT = re.compile(r"[,;:.!\n()\[\]\-–—]+")
+_ANSWER_TAG = re.compile(r"</?answer>", re.IGNORECASE)  # the close of <answer>42</answer>
 _SNIPPET = 60
 
 
@@ -143,7 +147,7 @@ def tail_problem(
     """
     if not tail.strip():
         return None
-    text = _POLITE.sub(" ", tail)
+    text = _POLITE.sub(" ", _ANSWER_TAG.sub(" ", tail))
     m = HEDGE.search(text)
     if m is not None:
         return f"hedged answer: {m.group(0).strip()!r} after the answer: {snippet(tail)}"

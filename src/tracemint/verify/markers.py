@@ -1,9 +1,9 @@
 """Answer markers and the regions they open: where each stated final answer starts and ends.
 
-A marker is ``\\boxed{}``/``\\fbox{}``, "the (final) answer is", "Answer:", "#### X" or
-"the correct option is". *Every* marker in a text is read (not only the last), because a
-text that states two different final answers has not committed to either: the reader
-compares them all (see :mod:`~tracemint.verify.extract`).
+A marker is ``\\boxed{}``/``\\fbox{}``, "the (final) answer is", "Answer:", "#### X",
+"the correct option is" or ``<answer>...</answer>``. *Every* marker in a text is read
+(not only the last), because a text that states two different final answers has not
+committed to either: the reader compares them all (see :mod:`~tracemint.verify.extract`).
 
 A marker's answer runs from the marker to the end of its sentence (newline, or ``.``,
 ``!``, ``?``, ``;`` before a space or the end). A ``$...$``/``\\(...\\)`` block or a
@@ -30,11 +30,11 @@ from .latex import brace_group
 
 PHRASE = re.compile(
     r"####|\b(?:final\s+answer|the\s+answer|correct\s+(?:answer|option|choice))"
-    r"\s*(?:is|would\s+be|will\s+be|=|:)\s*:?|\banswer\s*[:=]",
+    r"\s*(?:is|would\s+be|will\s+be|=|:)\s*:?|\banswer\s*[:=]|<answer>",
     re.IGNORECASE,
 )
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
-_SENTENCE_END = re.compile(r"\n|[!?;](?=\s|$)|\.(?=[\s*_\"')\]]|$)|\?")
+_SENTENCE_END = re.compile(r"\n|[!?;](?=\s|$)|\.(?=[\s*_\"')\]]|$)|\?|</answer>", re.IGNORECASE)
 _JOINERS = (
     "because|since|as|which|so|given|from|when|after|where|if|with|unless|but|though"
     "|although|while|whereas|or|and|nor|then|than|instead|rather|not|whereby|hence|thus"
