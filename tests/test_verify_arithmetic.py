@@ -279,6 +279,12 @@ def test_gsm8k_slice_finds_every_altered_result() -> None:
         ("20% of 50 = 10 and 50 * 20% = 10", ["ok", "ok"]),
         ("The 1st 3 + 4 = 8", ["unchecked"]),
         ("2nd grade + 3 = 6", ["unchecked"]),
+        ("30/60 hours = 30 minutes", ["unchecked"]),  # a conversion: 0.5 h is 30 min
+        ("2 hours * 3 = 360 minutes", ["unchecked"]),
+        ("2 hours * 3 = 361 minutes", ["wrong"]),  # no conversion factor explains it
+        ("6 feet * 12 = 73 inches", ["wrong"]),
+        ("40 bricks at ($1 - $0.20) each = 40*$0.80 = $32", ["ok"]),
+        ("$4 each * 24 = $96", ["ok"]),
         ("COVID19 + 2 = 22", ["unchecked"]),
         ("Step 2: 6 * 7 = 42", ["ok"]),
         ("2, 3 and 4 = 9", ["unchecked"]),

@@ -245,8 +245,10 @@ def _run_claims(
             claims.append(Claim(expression, value, start, end, UNCHECKED))
             continue
         verdict = _judge(lv, rv, relation)
-        if verdict == WRONG and _is_range(left):
-            verdict = UNCHECKED  # "5-7 = 2 days", "Weeks 1-2 = 96 - 70": a range or label
+        if verdict == WRONG and (_is_range(left) or _converts(left, right, lv, rv)):
+            # "5-7 = 2 days", "Weeks 1-2 = 96 - 70": a range or a label;
+            # "30/60 hours = 30 minutes": a unit conversion the numbers alone cannot show.
+            verdict = UNCHECKED
         computed = format_exact(lv.value) if verdict != UNCHECKED else None
         claims.append(Claim(expression, value, start, end, verdict, computed))
     return claims
@@ -276,6 +278,23 @@ def _is_range(side: list[Tok]) -> bool:
         and b.text.isdigit()
         and int(a.text) < int(b.text)
     )
+
+
+def _converts(left: list[Tok], right: list[Tok], lv: _Value, rv: _Value) -> bool:
+    """The value is the expression converted to another unit of the same measure, with no
+    rate written between them: "30/60 hours = 30 minutes" (0.5 hours), not "6 feet * 12 =
+    73 inches" (off by one, not by a factor) or "2 hours x 60 minutes/hour = 126"."""
+    names = [t.unit for t in left + right if t.unit]
+    if any("/" in name for name in names) or lv.value == 0 or rv.value == 0:
+        return False
+    if not any(units.conflicting([a, b]) for a in _units_of(left) for b in _units_of(right)):
+        return False
+    ratio = rv.value / lv.value
+    return ratio in units.FACTORS or 1 / ratio in units.FACTORS
+
+
+def _units_of(side: list[Tok]) -> list[str]:
+    return [t.unit for t in side if t.unit] + ["dollar" for t in side if t.kind == "cur"]
 
 
 def _mixed_units(left: list[Tok], right: list[Tok]) -> bool:

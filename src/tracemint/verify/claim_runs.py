@@ -152,9 +152,23 @@ def _unit_at(toks: list[Tok], i: int, run: list[Tok]) -> int:
     end = units.unit_span(toks, i, operator_at=lambda j: _continues(toks, j, run))
     if end > i and toks[end].kind == "eq" and is_bare(_since_eq(run)):
         return i  # "1 hour = 60 minutes": a unit change, not a claim (as without the unit)
+    per_item = end > i and toks[end].kind == "eq" and units.per_item(toks[i:end])
+    if per_item and not _top_level_operator(_since_eq(run)):
+        return i  # "40 bricks at ($1 - $0.20) each = 40*$0.80": the total follows
     if end > i:
-        _label(run, units.unit_name([tok.text]))
+        rate = any(t.text == "/" or t.text.lower() == "per" for t in toks[i:end])
+        _label(run, units.unit_name([tok.text]) + ("/" if rate else ""))  # "minutes/hour"
     return end
+
+
+def _top_level_operator(side: list[Tok]) -> bool:
+    """Whether ``side`` applies an operator outside brackets ("7 people * 3 each")."""
+    depth = 0
+    for tok in side:
+        depth += 1 if tok.kind == "lp" else -1 if tok.kind == "rp" else 0
+        if depth == 0 and tok.kind in ("op", "pow"):
+            return True
+    return False
 
 
 def _since_eq(run: list[Tok]) -> list[Tok]:

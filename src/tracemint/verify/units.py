@@ -56,6 +56,8 @@ NEVER = _words(
 )
 # Allowed inside a unit, never first or last: "cups of coffee", "red and blue balls".
 _INNER = frozenset({"of", "and", "per", "a", "an"})  # "$15 an hour x 40 hours"
+# A price or amount per item: before "=", what follows is the total, not this quantity.
+_PER_ITEM = frozenset({"each", "apiece", "every"})
 
 # Units of one measure that people add to each other after converting in their head.
 _FAMILIES: tuple[frozenset[str], ...] = tuple(
@@ -69,6 +71,10 @@ _FAMILIES: tuple[frozenset[str], ...] = tuple(
         "dozen",
     )
 )
+
+
+# Conversion factors between units of one measure (minutes per hour, inches per foot, ...).
+FACTORS = frozenset({7, 12, 16, 24, 30, 36, 52, 60, 100, 365, 1000, 3600, 5280})
 
 
 def unit_span(toks: Sequence[TokenLike], i: int, *, operator_at: Callable[[int], bool]) -> int:
@@ -103,6 +109,11 @@ def unit_span(toks: Sequence[TokenLike], i: int, *, operator_at: Callable[[int],
     if j == i or j >= len(toks) or not operator_at(j):
         return i
     return j
+
+
+def per_item(toks: Sequence[TokenLike]) -> bool:
+    """Whether the unit words ``toks`` price one item ("each", "apiece")."""
+    return any(t.text.lower() in _PER_ITEM for t in toks)
 
 
 def rate_span(toks: Sequence[TokenLike], i: int) -> int:
@@ -141,6 +152,8 @@ def _unit_word(tok: TokenLike, *, first: bool) -> bool:
 def unit_name(words: Sequence[str]) -> str:
     """A comparable name: the first word, lowercase, without a plural "s" ("Hours" -> hour)."""
     word = words[0].lower()
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]  # "inches", "boxes"
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
     return word
