@@ -48,6 +48,7 @@ _CHOICE_LINE = re.compile(
     r"\(?([A-Z])\)?\.?\s*$"
 )
 _TAIL = 2_000  # the boolean fallback looks here: final answers sit at the end
+_DIGIT = re.compile(r"\d")
 _WHOLE_LINE = 500  # a longer marker-less line is prose, not a bare answer
 # Between two numbers, only list punctuation or "or"/"and": "43, 42", "43 or 42", "43\n- 42".
 _GAP_MARKS = r"[\s,;/|&.()\[\]{}<>*•`\"'\-–—]*"
@@ -109,7 +110,9 @@ def _same(a: str, b: str) -> bool:
     return compare(a, b).equal is True
 
 
-def _region_problem(text: str, regions: list[Region], reading: Reading) -> str | None:
+def _region_problem(
+    text: str, regions: list[Region], final_answer: str, reading: Reading
+) -> str | None:
     """Why the stated answers do not commit to one value, or None when they do.
 
     All stated answers must agree; the final one's sentence must not introduce it
@@ -117,7 +120,6 @@ def _region_problem(text: str, regions: list[Region], reading: Reading) -> str |
     sentence, and after the final one, *everything*, must be free of another value.
     """
     final = regions[-1]
-    final_answer = clean(final.raw)
     seen: set[str] = {final_answer}
     for r in regions[:-1]:
         other = clean(r.raw)
@@ -126,7 +128,8 @@ def _region_problem(text: str, regions: list[Region], reading: Reading) -> str |
         seen.add(other)
         if not final_answer or not _same(other, final_answer):
             return f"conflicting answers: {snippet(other)!r} vs {snippet(final_answer)!r}"
-    value = _value(final_answer)
+    # the answer's value lets a tail repeat it; parsed only when some tail holds a digit
+    value = _value(final_answer) if _DIGIT.search(text, regions[0].end) else None
     for r, nxt in itertools.pairwise(regions):
         tail = text[r.end : sentence_end(text, r.end, nxt.marker)]
         problem = tail_problem(
@@ -249,10 +252,9 @@ def extract(
         return Extraction(None, "phrase", None, too_many)
     if regions:
         final = regions[-1]
-        answer = clean(final.raw)
-        if options and answer:
-            answer = _to_letter(answer, options) or answer
-        problem = _region_problem(text, regions, reading)
+        cleaned = clean(final.raw)
+        answer = (_to_letter(cleaned, options) or cleaned) if options and cleaned else cleaned
+        problem = _region_problem(text, regions, cleaned, reading)
         return Extraction(answer or None, final.kind, final.raw, problem)
     if options:
         # AQuA-style rationales end on a line that is only the choice: "C", "Option B".

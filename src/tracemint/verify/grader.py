@@ -81,9 +81,9 @@ def _without_question(completion: str, question: str | None) -> tuple[str, bool]
 def _unevaluated(answer: str, ref_answer: str, question: str | None) -> str | None:
     """Why an arithmetic expression ("17 + 25") is not an answer to a numeric reference:
     nothing was computed, and when its numbers are the question's, the question was echoed."""
-    if parse_number(ref_answer) is None or parse_number(answer) is not None:
-        return None
     if not _EXPRESSION.fullmatch(answer.strip()):
+        return None  # checked first: it is cheap and almost every answer fails it
+    if parse_number(ref_answer) is None or parse_number(answer) is not None:
         return None
     numbers = _DIGITS.findall(answer)
     if question and all(n in _DIGITS.findall(question) for n in numbers):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .equivalence import split_structure
 from .latex import clean
@@ -75,8 +76,19 @@ def reading_for(
     question: str | None = None,
     options: dict[str, str] | None = None,
 ) -> Reading:
-    """The reading rules for completions answering ``reference`` (an extracted answer)."""
-    letters = frozenset(options or {})
+    """The reading rules for completions answering ``reference`` (an extracted answer).
+
+    Cached: a run grades many samples of one problem with the same reference and question.
+    """
+    return _reading(reference, question, tuple(sorted((options or {}).items())))
+
+
+@lru_cache(maxsize=4096)
+def _reading(
+    reference: str | None, question: str | None, option_items: tuple[tuple[str, str], ...]
+) -> Reading:
+    options = dict(option_items)
+    letters = frozenset(options)
     option_words = set().union(*(_words(v) for v in options.values())) if options else set()
     if not reference:
         return Reading(letters=letters, vocabulary=frozenset(option_words - _STOPWORDS))
