@@ -212,6 +212,39 @@ def test_junk_around_right_claims_never_makes_a_wrong_one(
     assert "wrong" not in _verdicts(text), text
 
 
+# Words that name or count, never operate: they may sit right against a claim.
+_PLAIN = ["apples", "she", "has", "the", "so", "total", "hours", "minutes", "day", "cents"]
+_PLAIN += ["dozen", "more", "each", "Step", "and"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(_BITS), max_size=8),
+            st.sampled_from(_PLAIN),
+            st.integers(0, 999),
+            st.integers(1, 99),
+            st.sampled_from(["+", "-", "*", "x", "×"]),
+            st.sampled_from(_PLAIN),
+            st.lists(st.sampled_from(_BITS), max_size=8),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_junk_glued_to_right_claims_never_makes_a_wrong_one(
+    parts: list[tuple[list[str], str, int, int, str, str, list[str]]],
+) -> None:
+    """No separator this time: only a plain word stands between junk and each claim."""
+    out = []
+    for before, word, a, b, op, after, rest in parts:
+        value = a + b if op == "+" else a - b if op == "-" else a * b
+        out.append(" ".join([*before, word, f"{a} {op} {b} = {value}", after, *rest]))
+    text = " ".join(out)
+    assert "wrong" not in _verdicts(text), text
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.text(alphabet=st.sampled_from(list("0123456789 .,/$%=+-*x×·()\\{}abc\n<>:")), max_size=80)
