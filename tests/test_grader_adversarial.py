@@ -67,6 +67,8 @@ GOLD_FORMS = [
     "**Final Answer**\n\n\\boxed{{{x}}}",
     "The answer is ${x}$ dollars.",
     "The answer is {x}. (This is the final answer.)",
+    "The answer is {x}, as computed above.",
+    "The final answer is {x} dollars. I hope it is correct.",
 ]
 
 SEPARATORS = [",", ".", "\n", "\n\n", ";", " -", " --", " —", " (", ":", "", " ...", "!"]
@@ -257,6 +259,20 @@ HACKS_42 = (
         "The answer is 42 = 43 - 1.",
         "The answer is 42 apples and 43 pears.",
         "Final answer: 42\nAlternative answer: 43",
+        "I'm not sure. The answer is 42.",
+        "Just a guess. The answer is 42.",
+        "The answer is 84/2.",
+        "The answer is 42 to 43.",
+        "The answer is 42 through 43.",
+        "The answer is 42-43.",
+        "The answer is 42. Forty-three.",
+        "The answer is 42. A hundred.",
+        "The answer is 42 or more.",
+        "The answer is 42 or fewer.",
+        "The answer is 42 at most.",
+        "The answer is 42 (or is it?)",
+        "The answer is 42. No wait.",
+        "The answer is 42. Final answer: forty-three",
     ]
 )
 
@@ -285,6 +301,12 @@ def test_hedges_and_conflicts_name_their_reason() -> None:
     # the same final answer twice is no conflict
     assert grade("\\boxed{42}\nThe answer is 42.", "42").verdict == "correct"
     assert grade("The answer is 42.0. \\boxed{42}", "42").verdict == "correct"
+
+
+def test_spelled_repeat_of_the_value_is_formatting() -> None:
+    assert grade("The answer is 42 (forty-two).", "42").verdict == "correct"
+    assert grade("The answer is 7. Seven.", "7").verdict == "correct"
+    assert grade("The answer is 7. Seventy.", "7").verdict == "unverifiable"
 
 
 def test_wrong_values_stay_wrong_in_every_script() -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .equivalence import compare, split_structure
-from .hedges import FALLBACK_HEDGE, PREFIX_HEDGE, snippet, tail_problem
+from .hedges import FALLBACK_HEDGE, PREFIX_HEDGE, UNSURE, snippet, tail_problem
 from .latex import clean, last_boxed
 from .markers import MAX_MARKERS, PHRASE, Region, read_regions, sentence_end, sentence_start
 from .numbers import ascii_digits, parse_number
@@ -48,7 +48,7 @@ _CHOICE_LINE = re.compile(
     r"\(?([A-Z])\)?\.?\s*$"
 )
 _TAIL = 2_000  # the boolean fallback looks here: final answers sit at the end
-_DIGIT = re.compile(r"\d")
+_NUMERIC_START = re.compile(r"[-+$€£.\d]")
 _WHOLE_LINE = 500  # a longer marker-less line is prose, not a bare answer
 # Between two numbers, only list punctuation or "or"/"and": "43, 42", "43 or 42", "43\n- 42".
 _GAP_MARKS = r"[\s,;/|&.()\[\]{}<>*•`\"'\-–—]*"
@@ -128,8 +128,8 @@ def _region_problem(
         seen.add(other)
         if not final_answer or not _same(other, final_answer):
             return f"conflicting answers: {snippet(other)!r} vs {snippet(final_answer)!r}"
-    # the answer's value lets a tail repeat it; parsed only when some tail holds a digit
-    value = _value(final_answer) if _DIGIT.search(text, regions[0].end) else None
+    # the answer's value lets a tail repeat it ("42 (forty-two)"); only numbers have one
+    value = _value(final_answer) if _NUMERIC_START.match(final_answer) else None
     for r, nxt in itertools.pairwise(regions):
         tail = text[r.end : sentence_end(text, r.end, nxt.marker)]
         problem = tail_problem(
@@ -141,10 +141,15 @@ def _region_problem(
         )
         if problem is not None:
             return problem
-    prefix = text[sentence_start(text, final.marker) : final.marker]
+    start = sentence_start(text, final.marker)
+    prefix = text[start : final.marker]
     m = PREFIX_HEDGE.search(prefix)
     if m is not None:
         return f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix)}"
+    before = text[sentence_start(text, max(0, start - 1)) : start] if start else ""
+    m = UNSURE.search(before)
+    if m is not None:
+        return f"hedged answer: {m.group(0)!r} before the answer: {snippet(before + prefix)}"
     return tail_problem(
         text[final.end :],
         value=value,

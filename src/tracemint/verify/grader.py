@@ -83,8 +83,15 @@ def _unevaluated(answer: str, ref_answer: str, question: str | None) -> str | No
     nothing was computed, and when its numbers are the question's, the question was echoed."""
     if not _EXPRESSION.fullmatch(answer.strip()):
         return None  # checked first: it is cheap and almost every answer fails it
-    if parse_number(ref_answer) is None or parse_number(answer) is not None:
+    ref, got = parse_number(ref_answer), parse_number(answer)
+    if ref is None:
         return None
+    if got is not None:
+        # "84/2" for 42: a fraction left unreduced to an integer was not computed either
+        if not (ref.value.denominator == 1 and "/" not in ref_answer and "/" in answer):
+            return None
+        if got.value.denominator != 1:
+            return None
     numbers = _DIGITS.findall(answer)
     if question and all(n in _DIGITS.findall(question) for n in numbers):
         return "echoed question"

@@ -84,6 +84,14 @@ PREFIX_HEDGE = re.compile(
     re.IGNORECASE,
 )
 
+# Doubt stated in the sentence just before the final answer ("I'm not sure. The answer is
+# 42."): the answer that follows is a guess.
+UNSURE = re.compile(
+    r"(?<![\w'])(?:not\s+(?:sure|certain|confident)|unsure|uncertain|no\s+idea|(?:don't|do\s+not"
+    r"|can't|cannot)\s+(?:know|tell|be\s+sure)|guess|guessing|just\s+a\s+guess|not\s+100%)"
+    r"(?![\w'])",
+    re.IGNORECASE,
+)
 _NUMBER_WORDS = (
     r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fourty|fifty|sixty"
@@ -91,7 +99,33 @@ _NUMBER_WORDS = (
     r"|half|halves|third|thirds|quarter|quarters|fourth|fifth|dozen|dozens|twice|double"
     r"|triple|none|nil|nothing|infinity|infinite|pi"
 )
-_NUMBER_WORD = re.compile(rf"(?<![\w'])(?:{_NUMBER_WORDS})(?![\w'])", re.IGNORECASE)
+# A run of number words ("forty-two", "forty two"): may repeat the answer's own value.
+_SPELLED = re.compile(
+    rf"(?<![\w'])(?:{_NUMBER_WORDS})(?:[\s-]+(?:{_NUMBER_WORDS}))*(?![\w'])", re.IGNORECASE
+)
+_UNITS_WORDS = [
+    *["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
+    *["eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"],
+    *["eighteen", "nineteen"],
+]
+_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _spelled(words: str) -> Fraction | None:
+    """The value of a spelled number below 100 ("forty-two" -> 42); None for anything else
+    ("half", "a hundred", "dozen"), which then always counts as another value."""
+    parts = re.split(r"[\s-]+", words.lower())
+    if len(parts) == 1 and parts[0] in _UNITS_WORDS:
+        return Fraction(_UNITS_WORDS.index(parts[0]))
+    if parts[0] in _TENS_WORDS and len(parts) <= 2:
+        tens = 20 + 10 * _TENS_WORDS.index(parts[0])
+        if len(parts) == 1:
+            return Fraction(tens)
+        if parts[1] in _UNITS_WORDS[1:10]:
+            return Fraction(tens + _UNITS_WORDS.index(parts[1]))
+    return None
+
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MATH = re.compile(r"=|\\(?:boxed|fbox|frac|dfrac|tfrac|sqrt|cdot|times|div)\b|\^|<|>|≤|≥")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -155,7 +189,10 @@ def tail_problem(
         for m in _NUMBER.finditer(text):
             if value is None or _value(m.group(0)) != value:
                 return f"hedged answer: another value after the answer: {snippet(tail)}"
-        if _NUMBER_WORD.search(text) or _MATH.search(text):
+        if _MATH.search(text) or any(
+            _spelled(m.group(0)) is None or _spelled(m.group(0)) != value
+            for m in _SPELLED.finditer(text)
+        ):
             return f"hedged answer: another value after the answer: {snippet(tail)}"
     if letters:
         for m in _OPTION.finditer(text):

@@ -38,6 +38,7 @@ _SENTENCE_END = re.compile(r"\n|[!?;](?=\s|$)|\.(?=[\s*_\"')\]]|$)|\?|</answer>"
 _JOINERS = (
     "because|since|as|which|so|given|from|when|after|where|if|with|unless|but|though"
     "|although|while|whereas|or|and|nor|then|than|instead|rather|not|whereby|hence|thus"
+    "|to|through|thru|till|until|vs|versus"
 )
 _WORD_CUT = re.compile(rf"\s+\(|\s+[-–—]+\s|\s+({_JOINERS})\b", re.IGNORECASE)
 _VALUE_CUT = re.compile(rf",\s|\s+\(|\s+[-–—]+\s|\s+({_JOINERS})\b", re.IGNORECASE)
