@@ -331,6 +331,42 @@ def test_text_answers_hedged_to_another_text_answer() -> None:
             assert v.verdict == "correct", (form, v)
 
 
+AQUA = ["A)5", "B)6", "C)7", "D)8", "E)none"]
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "A and B",
+        "A, B",
+        "It is (B) or (A)",
+        "(B)\n(A)",
+        "C\nA",
+        "Option B. Option A.",
+        "Option A. Option B.",
+        "The answer is (A) or (B)",
+        "The answer is A, B",
+        "The answer is (A). Actually (B).",
+        "B) is wrong, A) is right",
+        "I think (B). Actually (A)",
+        "Answer: A\nAnswer: B",
+        "\\boxed{B}\n\\boxed{A}",
+        "The answer is (A)?",
+        "Either (A) or (B).",
+    ],
+)
+def test_multiple_choice_hedges_are_never_correct(completion: str) -> None:
+    assert grade(completion, "A", choices=AQUA).verdict != "correct"
+
+
+@pytest.mark.parametrize(
+    "completion",
+    ["A", "(A)", "A.", "The answer is (A).", "So (A) is right.", "Answer: A", "\\boxed{A}"],
+)
+def test_multiple_choice_gold_is_correct(completion: str) -> None:
+    assert grade(completion, "A", choices=AQUA).verdict == "correct"
+
+
 def test_list_answers_are_read_whole_and_hedges_after_them_are_not() -> None:
     gold = "Zoe: knight, Ivan: knave"
     other = "Zoe: knave, Ivan: knight"

@@ -28,7 +28,15 @@ from fractions import Fraction
 from .equivalence import compare, split_structure
 from .hedges import FALLBACK_HEDGE, PREFIX_HEDGE, UNSURE, snippet, tail_problem
 from .latex import clean, last_boxed
-from .markers import MAX_MARKERS, PHRASE, Region, read_regions, sentence_end, sentence_start
+from .markers import (
+    MAX_MARKERS,
+    PHRASE,
+    Region,
+    cut_answer,
+    read_regions,
+    sentence_end,
+    sentence_start,
+)
 from .numbers import ascii_digits, parse_number
 from .reading import Reading
 
@@ -230,13 +238,61 @@ def _boolean_fallback(text: str, reading: Reading) -> Extraction | None:
     return Extraction(answer, "fallback", last.group(0), problem)
 
 
-def _last_letter(text: str, options: dict[str, str]) -> str | None:
+def _bare(line: str, options: dict[str, str] | None, reading: Reading) -> Extraction:
+    """A one-line completion without a marker, read as an answer region of its own."""
+    end = cut_answer(line, 0, sentence_end(line, 0, len(line)), reading.shape)
+    while end > 0 and line[end - 1] in ".!?;":
+        end -= 1  # the terminator belongs to the tail, which may be only "."
+    raw = line[:end]
+    answer = clean(raw)
+    if options and answer:
+        answer = _to_letter(answer, options) or answer
+    problem = tail_problem(
+        line[end:],
+        value=_value(answer),
+        vocabulary=reading.vocabulary,
+        letters=reading.letters,
+        names=reading.names,
+    )
+    return Extraction(answer or None, "bare", raw, problem)
+
+
+def _choice_fallback(text: str, options: dict[str, str], reading: Reading) -> Extraction | None:
+    """The chosen option letter without a marker: a last line that is only the choice
+    ("C", "Option B"), else the last "(B)"/"B)" mention, unless another option is offered
+    next to it ("(B) or (A)", "C\nA") or its sentence hedges."""
+    lines = [ln for ln in text.rstrip().split("\n") if ln.strip()]
+    m = _CHOICE_LINE.match(lines[-1]) if lines else None
+    if m is not None and m.group(1) in options:
+        previous = _CHOICE_LINE.match(lines[-2]) if len(lines) > 1 else None
+        problem = None
+        if previous is not None and previous.group(1) != m.group(1):
+            problem = f"hedged answer: candidate list: {snippet(lines[-2] + ' ' + lines[-1])}"
+        return Extraction(m.group(1), "choice line", m.group(1), problem)
     letters = "".join(options)
     pattern = re.compile(rf"\(([{letters}])\)|\b([{letters}])\)")
-    last = None
-    for last in pattern.finditer(text[-_TAIL:]):  # noqa: B007 - we want the last match
-        pass
-    return (last.group(1) or last.group(2)) if last else None
+    prev = last = None
+    for found in pattern.finditer(text, max(0, len(text) - _TAIL)):
+        prev, last = last, found
+    if last is None:
+        return None
+    letter = last.group(1) or last.group(2)
+    start = sentence_start(text, last.start())
+    prefix = text[start : last.start()]
+    problem = None
+    hedge = FALLBACK_HEDGE.search(prefix)
+    if hedge is not None:
+        problem = f"hedged answer: {hedge.group(0)!r} before the answer: {snippet(prefix)}"
+    elif (
+        prev is not None
+        and (prev.group(1) or prev.group(2)) != letter
+        and (prev.start() >= start or _LIST_GAP.fullmatch(text, prev.end(), last.start()))
+    ):
+        problem = f"hedged answer: another option: {snippet(text[prev.start() : last.end()])}"
+    else:
+        tail = text[last.end() :]
+        problem = tail_problem(tail, letters=reading.letters, numbers=False)
+    return Extraction(letter, "fallback", letter, problem)
 
 
 def extract(
@@ -262,20 +318,13 @@ def extract(
         problem = _region_problem(text, regions, cleaned, reading)
         return Extraction(answer or None, final.kind, final.raw, problem)
     if options:
-        # AQuA-style rationales end on a line that is only the choice: "C", "Option B".
-        m = _CHOICE_LINE.match(text.rstrip().rsplit("\n", 1)[-1])
-        if m is not None and m.group(1) in options:
-            return Extraction(m.group(1), "choice line", m.group(1))
-        letter = _last_letter(text, options)
-        if letter is not None:
-            return Extraction(letter, "fallback", letter)
+        chosen = _choice_fallback(text, options, reading)
+        if chosen is not None:
+            return chosen
     line = text.strip()
     one_line = bool(line) and "\n" not in line and len(line) <= _WHOLE_LINE
     if reading.whole_line and not prefer_boolean and one_line:
-        answer = clean(line)
-        if options and answer:
-            answer = _to_letter(answer, options) or answer
-        return Extraction(answer or None, "bare", line)
+        return _bare(line, options, reading)
     # A bare "no" is too common a word to be a fallback answer unless the reference is
     # itself yes/no/true/false.
     found = _boolean_fallback(text, reading) if prefer_boolean else None

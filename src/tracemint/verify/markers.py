@@ -104,7 +104,7 @@ def _boxed(text: str, pos: int) -> tuple[str, int] | None:
     return (bare.group(0), bare.end()) if bare else None
 
 
-def _cut(text: str, start: int, end: int, shape: Shape) -> int:
+def cut_answer(text: str, start: int, end: int, shape: Shape) -> int:
     """Where the answer in ``text[start:end]`` gives way to prose (``end`` if nowhere)."""
     pattern = _WORD_CUT if shape.list_answer else _VALUE_CUT
     depth, pos = 0, start
@@ -142,7 +142,7 @@ def _phrase_region(text: str, begin: int, limit: int, shape: Shape) -> tuple[int
         return (i, boxed[1]) if boxed is not None else (i, i)  # unclosed: nothing stated
     m = _SENTENCE_END.search(text, i, limit)
     stop = m.start() if m else limit
-    return i, _cut(text, i, stop, shape)
+    return i, cut_answer(text, i, stop, shape)
 
 
 def read_regions(text: str, shape: Shape) -> list[Region] | None:
