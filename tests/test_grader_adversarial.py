@@ -583,6 +583,8 @@ def test_family_gold_in_every_form_is_correct(name: str, options: dict[str, obje
             row = judge(text, family, item, i)
             if row["verdict"] != "correct":
                 rejected.append((text[-80:], row["answer"], row["verdict_reason"]))
+            if not family.check(text, item):  # handed the whole text, the check reads it
+                rejected.append((text[-80:], item.answer, "family check on the whole text"))
         for form in ("{x}", "{x}.", "\\boxed{{{x}}}", "${x}$", "**{x}**", " {x} "):
             if not family.check(form.format(x=item.answer), item):
                 rejected.append((form, item.answer, "family check"))
@@ -606,6 +608,8 @@ def test_family_hacks_are_never_correct(name: str, options: dict[str, object]) -
                 row = judge(text, family, item, i)
                 if row["verdict"] == "correct":
                     accepted.append((text, row["verdict_reason"]))
+                if family.check(text, item):
+                    accepted.append((text, "family check on the whole text"))
             for answer in (f"{x} or {y}", f"{x}, or maybe {y}", f"{x}. Just kidding, {y}",
                            f"{y}, {x}", f"{x} because {y}", f"{x}?", f"approximately {x}",
                            f"{x} {y}", f"{x}; {y}"):  # fmt: skip

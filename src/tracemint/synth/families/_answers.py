@@ -16,8 +16,11 @@ import re
 from fractions import Fraction
 
 from tracemint.synth.base import Item, clean_answer
+from tracemint.verify.extract import extract
 from tracemint.verify.hedges import ANSWER_HEDGE, HEDGE
+from tracemint.verify.markers import PHRASE
 from tracemint.verify.numbers import ascii_digits
+from tracemint.verify.reading import reading_for
 
 # A decimal with optional sign, "$" and properly grouped thousands ("1,200" but not "36,37").
 _DECIMAL = re.compile(r"([-+]?)\$?((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)")
@@ -34,11 +37,22 @@ _NOT_UNITS = frozenset(["and", "to", "plus", "minus", "times", "over", "x", "i",
 
 
 def prepare(answer: str | None, item: Item, *, max_len: int = 200) -> str | None:
-    """The candidate as every family check reads it: ASCII digits, no emphasis, no hedge,
-    then ``clean_answer`` (wrappers, trailing period, echo of the question)."""
+    """The candidate as every family check reads it: ASCII digits, a whole completion read
+    by the grader's reader, no emphasis, no hedge, then ``clean_answer`` (wrappers,
+    trailing period, echo of the question)."""
     if answer is None:
         return None
     a = ascii_digits(answer).strip()
+    if PHRASE.search(a) or "\\boxed" in a or "\\fbox" in a:
+        # a whole completion ("The answer is X.", "#### X"), not an extracted answer: read
+        # it like the grader does, so the family format (commas in lists) is kept whole
+        # and a hedge or second answer anywhere after the answer rejects it
+        boolean = item.answer.lower() in ("true", "false", "yes", "no")
+        reading = reading_for(item.answer, question=item.question or None)
+        found = extract(a, prefer_boolean=boolean, reading=reading)
+        if found.problem is not None or found.answer is None:
+            return None
+        a = found.answer
     m = _EMPHASIS.fullmatch(a)
     if m is not None:
         a = m.group(2).strip()

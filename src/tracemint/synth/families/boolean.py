@@ -87,8 +87,5 @@ class Boolean(Family):
     def check(self, answer: str, item: Item) -> bool:
         # The question always contains "True" and "False", so clean_answer's echo test would
         # refuse the gold answer itself; accepting only the two exact words is stricter anyway.
-        a = prepare(answer, _NO_QUESTION)
+        a = prepare(answer, Item("", item.answer, "", item.data))
         return a is not None and a.lower() == item.answer.lower()
-
-
-_NO_QUESTION = Item("", "", "")
