@@ -22,6 +22,8 @@ Decisions a user should know:
 * **Bare comma lists and sets are unordered** (``1, 2`` == ``2, 1``: the usual "all
   solutions" answer); parenthesised tuples and intervals are ordered and keep their
   bracket types (``(1, 2]`` != ``(1, 2)``).
+* **Digits of any script are ASCII digits** (``٤٢`` == ``42``), as in the grader and the
+  family checks (:func:`~tracemint.verify.numbers.ascii_digits`).
 * ``None`` means "cannot decide": a side failed to parse as math, was too large to
   evaluate, or no proof of equality was found within the time budget.
 """
@@ -35,7 +37,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from .latex import clean
-from .numbers import Quantity, is_terminating, parse_number, rounds_to
+from .numbers import Quantity, ascii_digits, is_terminating, parse_number, rounds_to
 
 if TYPE_CHECKING:
     import sympy
@@ -89,6 +91,7 @@ def answers_equal(a: str, b: str) -> bool | None:
 
 def compare(a: str, b: str, *, budget_s: float = SYMBOLIC_BUDGET_S) -> Comparison:
     """Compare two answer strings; see the module docstring for the rules."""
+    a, b = ascii_digits(a), ascii_digits(b)  # "٤٢" is 42 here as in the grader and families
     if _PLAIN_INT.match(a) and _PLAIN_INT.match(b):
         # The common case (GSM8K-style integer answers) decided without the cleaning
         # passes; exactly what the full path concludes for two plain integers.
