@@ -273,6 +273,17 @@ HACKS_42 = (
         "The answer is 42 (or is it?)",
         "The answer is 42. No wait.",
         "The answer is 42. Final answer: forty-three",
+        "The answer is 42. XLIII.",
+        "The answer is 42. ½",
+        "The answer is 42 ½.",
+        "The answer is 42 (negative).",
+        "The answer is 42, squared.",
+        "The answer is 42 thousand.",
+        "The answer is 42 million dollars.",
+        "The answer is 42 dozen.",
+        "The answer is 42k.",
+        "The answer is 42e3.",
+        "The answer is 4.2 × 10.",
     ]
 )
 

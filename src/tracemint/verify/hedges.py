@@ -25,6 +25,7 @@ first, so they do not count as hedges.
 from __future__ import annotations
 
 import re
+import unicodedata
 from fractions import Fraction
 
 _HEDGE_WORDS = (
@@ -34,6 +35,8 @@ _HEDGE_WORDS = (
     r"|if|unless|whether|but|though|although|however|otherwise|else|alternatively|alternative"
     r"|another|other|instead|rather|between|range|ranging|somewhere|vs|versus|also|too"
     r"|plus|minus|depending|depends|assuming|assume|suppose|supposing"
+    # words that change the value stated before them: "42 (negative)", "42, squared"
+    r"|negative|positive|opposite|reciprocal|inverse|squared|cubed|doubled|halved|times"
     # approximation: grading is exact, so "about 42" claims something else than 42
     r"|approximately|approximate|approx|about|around|roughly|nearly|almost|circa|close"
     r"|estimate|estimated|ish|some|rounded|rounding|round|truncated|at\s+least|at\s+most|more\s+than|less\s+than|up\s+to"
@@ -127,7 +130,10 @@ def _spelled(words: str) -> Fraction | None:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_MATH = re.compile(r"=|\\(?:boxed|fbox|frac|dfrac|tfrac|sqrt|cdot|times|div)\b|\^|<|>|≤|≥")
+_MATH = re.compile(
+    r"=|\\(?:boxed|fbox|frac|dfrac|tfrac|sqrt|cdot|times|div)\b|\^|<|>|≤|≥"
+    r"|(?<![\w'])[IVXLCDM]{2,}(?![\w'])"  # a Roman numeral: "42. XLIII."
+)
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _OPTION = re.compile(r"\(([A-Z])\)|\b([A-Z])\)|(?<![\w'])([B-HJ-Z]|A(?=\s*[.,;:!]|\s*$))(?![\w'])")
 _POLITE = re.compile(
@@ -186,6 +192,10 @@ def tail_problem(
     if m is not None:
         return f"hedged answer: {m.group(0).strip()!r} after the answer: {snippet(tail)}"
     if numbers:
+        if not text.isascii() and any(
+            not ch.isascii() and unicodedata.numeric(ch, None) is not None for ch in text
+        ):  # "½", "Ⅻ", "②", "⁴³": a value in a character that is no decimal digit
+            return f"hedged answer: another value after the answer: {snippet(tail)}"
         for m in _NUMBER.finditer(text):
             if value is None or _value(m.group(0)) != value:
                 return f"hedged answer: another value after the answer: {snippet(tail)}"

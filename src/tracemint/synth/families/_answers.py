@@ -19,7 +19,7 @@ from tracemint.synth.base import Item, clean_answer
 from tracemint.verify.extract import extract
 from tracemint.verify.hedges import ANSWER_HEDGE, HEDGE
 from tracemint.verify.markers import PHRASE
-from tracemint.verify.numbers import ascii_digits
+from tracemint.verify.numbers import NOT_UNIT_WORDS, ascii_digits
 from tracemint.verify.reading import reading_for
 
 # A decimal with optional sign, "$" and properly grouped thousands ("1,200" but not "36,37").
@@ -72,7 +72,7 @@ def strip_unit(answer: str, *, units: frozenset[str] | None = None) -> str:
         return answer
     unit = m["unit"]
     words = set(unit.lower().split()) if unit else set()
-    if unit and (HEDGE.search(unit) or words & _NOT_UNITS):
+    if unit and (HEDGE.search(unit) or words & (_NOT_UNITS | NOT_UNIT_WORDS)):
         return answer
     if units is not None and not words <= units:
         return answer
