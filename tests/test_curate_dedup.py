@@ -62,8 +62,9 @@ def _gsm8k_questions(n: int) -> list[str]:
     seen: dict[str, str] = {}
     for path in paths:
         for line in path.read_text().splitlines():
-            q = json.loads(line)["question"]
-            seen.setdefault(normalize(q), q)
+            q = json.loads(line).get("question")  # some slices hold solutions only
+            if q:
+                seen.setdefault(normalize(q), q)
             if len(seen) >= n:
                 return list(seen.values())
     return list(seen.values())
