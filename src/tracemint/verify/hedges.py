@@ -6,20 +6,28 @@ helps!") or whether it offers, hedges toward or retracts to *another* value. Onl
 first makes the answer gradable: "verified" must not mean "we graded the first of two
 answers", so every rule here errs toward ``unverifiable``.
 
-The rules, in order (the first that fires names the reason):
+The rules for the text after an answer (:func:`tail_problem`), in order; the first that
+fires names the reason:
 
-* a hedge, retraction or approximation word ("or", "maybe", "wait", "actually", "just
-  kidding", "approximately", "not", "but", "if", "?", "±", ...) anywhere after the answer;
-* a number (any script: callers pass ASCII digits, see
-  :func:`~tracemint.verify.numbers.ascii_digits`) that is not the answer's own value, or
-  a number word ("forty-three", "half", "dozen");
-* ``=``, ``\\boxed``/``\\frac`` or another math command: a value in notation;
+* a hedge, retraction, approximation or value-changing word ("or", "maybe", "wait",
+  "actually", "just kidding", "approximately", "rounded", "not", "but", "if", "negative",
+  "squared", ...) or ``?``, ``±``, ``≈``, ``~`` anywhere after the answer;
+* a number that is not the answer's own value (digits of any script are ASCII by then,
+  see :func:`~tracemint.verify.numbers.ascii_digits`), a numeric character that is no
+  decimal digit ("½", "Ⅻ"), a Roman numeral, a number word other than a spelling of the
+  answer's value ("forty-three", "half", "dozen");
+* ``=``, ``<``, ``^``, ``\\boxed``/``\\frac`` or another math command: a value in notation;
+* for a multiple-choice question, another option letter;
 * a word of the answer's vocabulary (``vocabulary``): for a text answer the words that
-  could *be* an answer (the reference's words, the question's words, yes/no/true/false,
-  weekday names, option letters), so "Monday. Tuesday." is caught like "42. 43.".
+  could *be* an answer (the reference's and the question's words, yes/no/true/false,
+  weekday and month names), so "Monday. Tuesday." is caught like "42. 43."; and after a
+  text answer also any capitalised word that is no usual closing word, or a short
+  fragment without one ("Ana. Cleo.", "poem, guide").
 
-Polite closings that need "if" ("let me know if you have any questions") are removed
-first, so they do not count as hedges.
+Polite closings that need "if" ("let me know if you have any questions") and the close
+of an ``<answer>`` tag are removed first. The module also holds the word lists the reader
+applies *before* an answer (:data:`PREFIX_HEDGE`, :data:`UNSURE`, :data:`FALLBACK_HEDGE`)
+and inside it (:data:`ANSWER_HEDGE`).
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ _HEDGE_WORDS = (
     r"|negative|positive|opposite|reciprocal|inverse|squared|cubed|doubled|halved|times"
     # approximation: grading is exact, so "about 42" claims something else than 42
     r"|approximately|approximate|approx|about|around|roughly|nearly|almost|circa|close"
-    r"|estimate|estimated|ish|some|rounded|rounding|round|truncated|at\s+least|at\s+most|more\s+than|less\s+than|up\s+to"
+    r"|estimate|estimated|ish|some|rounded|rounding|round|truncated"
+    r"|at\s+least|at\s+most|more\s+than|less\s+than|up\s+to"
     r"|give\s+or\s+take"
     # retraction and correction
     r"|not|isn't|wasn't|no|nope|nah|wait|actually|kidding|joking|joke|correction|corrected"
@@ -69,9 +78,8 @@ ANSWER_HEDGE = re.compile(
     rf"(?<![\w'])(?:{_ALTERNATIVE}|{_BOUND})(?![\w'])|{_SYMBOLS}", re.IGNORECASE
 )
 # Before a fallback number: the same, but a bound only right before the number ("up to
-# 42"), since "we add them up to get 42" is no bound.
-# A fallback number has no marker to commit to it, so a negation in its sentence ("it is
-# not 43") also makes it unverifiable.
+# 42"), since "we add them up to get 42" is no bound; and as a fallback number has no
+# marker to commit to it, a negation in its sentence ("it is not 43") counts too.
 FALLBACK_HEDGE = re.compile(
     rf"(?<![\w'])(?:{_ALTERNATIVE}|not|no|never|isn't|wasn't|nope)(?![\w'])|{_SYMBOLS}"
     rf"|(?<![\w'])(?:{_BOUND})\s*[$€£]?\s*$",
