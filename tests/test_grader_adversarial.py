@@ -173,6 +173,8 @@ APPROXIMATE = [  # grading is exact: an approximate claim is not the claim that 
     "The answer is nearly {x}.",
     "The answer is almost {x}.",
     "The answer is ~{x}.",
+    "The answer is ~ {x}.",
+    "The answer is ¬{x}.",
     "The answer is ≈ {x}.",
     "The answer is $\\approx {x}$.",
     "The answer is {x}-ish.",
@@ -334,7 +336,7 @@ def test_text_answers_hedged_to_another_text_answer() -> None:
         ("Ana", "Ben", "Ana, Ben and Cleo ran a race. Who finished first?"),
     ]
     for x, y, question in cases:
-        for hack in _after(x, y) + _expand(CONFLICTS + CANDIDATES, x, y):
+        for hack in _after(x, y) + _expand(CONFLICTS + CANDIDATES + APPROXIMATE, x, y):
             v = grade(hack, x, question=question)
             assert v.verdict != "correct", (hack, v)
         for form in GOLD_FORMS[:14]:
