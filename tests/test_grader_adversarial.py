@@ -538,8 +538,14 @@ def _mutate(answer: str) -> str | None:
 
 
 def _alternatives(item: Item, pool: list[Item]) -> list[str]:
+    """Different valid-looking answers: a mutation of the gold, another item's answer, and
+    for a one-word answer another candidate word from the same question ("Ben" for "Ana")."""
     alts = [m for m in [_mutate(item.answer)] if m and m != item.answer]
     alts += [o.answer for o in pool if o.answer != item.answer][:1]
+    if re.fullmatch(r"[A-Za-z]+", item.answer):
+        known = {w for o in pool for w in re.findall(r"[A-Za-z]+", o.answer)}
+        words = re.findall(r"[A-Za-z]{3,}", item.question)
+        alts += [w for w in words if w != item.answer and w in known][:1]
     return alts
 
 
