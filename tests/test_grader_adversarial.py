@@ -546,6 +546,9 @@ def _alternatives(item: Item, pool: list[Item]) -> list[str]:
         known = {w for o in pool for w in re.findall(r"[A-Za-z]+", o.answer)}
         words = re.findall(r"[A-Za-z]{3,}", item.question)
         alts += [w for w in words if w != item.answer and w in known][:1]
+    order = item.data.get("order")
+    if isinstance(order, list) and item.answer in order:  # another object of this puzzle
+        alts += [str(o) for o in order if o != item.answer][:1]
     return alts
 
 
