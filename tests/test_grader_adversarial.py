@@ -322,6 +322,42 @@ def test_spelled_repeat_of_the_value_is_formatting() -> None:
     assert grade("The answer is 7. Seventy.", "7").verdict == "unverifiable"
 
 
+CLOSINGS = [
+    "I hope this helps!",
+    "Hope that helps.",
+    "Let me know if you have any other questions.",
+    "Thanks!",
+    "Good luck!",
+    "Done.",
+    "That's it.",
+    "That is the final answer.",
+    "Is there anything else I can help with?",
+    "Does that help?",
+    "Any other questions?",
+    "I hope it is correct.",
+    "Feel free to ask!",
+    "QED.",
+]
+
+
+@pytest.mark.parametrize("closing", CLOSINGS)
+@pytest.mark.parametrize(
+    ("x", "question"),
+    [
+        ("42", None),
+        ("True", "Evaluate: not (True and False). Answer True or False."),
+        ("Zoe: knight, Ivan: knave", "Zoe says: Ivan is a knave. Ivan says: Zoe is a knave."),
+        ("Ana, Ben, Cleo", "Ana, Ben and Cleo ran a race. What is their order?"),
+    ],
+)
+def test_closing_prose_without_a_value_is_formatting(
+    closing: str, x: str, question: str | None
+) -> None:
+    for sep in (" ", "\n\n"):
+        v = grade(f"The answer is {x}.{sep}{closing}", x, question=question)
+        assert v.verdict == "correct", v
+
+
 def test_wrong_values_stay_wrong_in_every_script() -> None:
     for x in ("43", "٤٣", "４３"):
         assert grade(f"The answer is {x}.", "42").verdict == "wrong"

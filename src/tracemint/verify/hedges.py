@@ -148,7 +148,10 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _OPTION = re.compile(r"\(([A-Z])\)|\b([A-Z])\)|(?<![\w'])([B-HJ-Z]|A(?=\s*[.,;:!]|\s*$))(?![\w'])")
 _POLITE = re.compile(
     r"let\s+me\s+know\s+if\s+(?:you\s+)?(?:have|need|want|would\s+like)\s+(?:any\s+)?"
-    r"(?:further\s+|more\s+)?(?:questions?|help|clarification|details)",
+    r"(?:further\s+|more\s+|other\s+)?(?:questions?|help|clarification|details)"
+    r"|(?:is\s+there\s+)?anything\s+else(?:\s+I\s+can\s+help\s+(?:you\s+)?with)?\s*\?"
+    r"|(?:do\s+you\s+have\s+)?any\s+(?:other\s+|more\s+|further\s+)?questions\s*\?"
+    r"|(?:does|did)\s+(?:that|this)\s+help\s*\?|(?:how\s+)?can\s+I\s+help(?:\s+further)?\s*\?",
     re.IGNORECASE,
 )
 # Capitalised words that close a reply without naming an answer ("I hope this helps!").
@@ -157,7 +160,7 @@ _CLOSING = frozenset(
     That These The It It's So Therefore Thus Hence Final Answer Note We You Your Our My In
     As A An And All Each Every Here There What Which Feel Please Cheers Best Enjoy Nice
     To For Of On With By Is Are Was Were Be That's Correct Right Solution Result Luck
-    Cheers Regards Have Day Well""".split()  # noqa: SIM905
+    Cheers Regards Have Day Well QED""".split()  # noqa: SIM905
 )
 # After a text answer, a short fragment with no closing word ("poem, guide", "manual.") is
 # another answer, not prose.
@@ -225,6 +228,8 @@ def tail_problem(
     if names:
         for fragment in _FRAGMENT.split(text):
             words = _WORD.findall(fragment)
-            if 0 < len(words) <= 4 and not any(w.capitalize() in _CLOSING for w in words):
+            if 0 < len(words) <= 4 and not any(
+                w in _CLOSING or w.capitalize() in _CLOSING for w in words
+            ):
                 return f"hedged answer: {fragment.strip()!r} after the answer: {snippet(tail)}"
     return None
