@@ -58,6 +58,7 @@ _CHOICE_LINE = re.compile(
 _TAIL = 2_000  # the boolean fallback looks here: final answers sit at the end
 _NUMERIC_START = re.compile(r"[-+$€£.\d]")
 _WHOLE_LINE = 500  # a longer marker-less line is prose, not a bare answer
+_MAX_DISTINCT = 8  # differently written stated answers compared with the final one
 # Between two numbers, only list punctuation or "or"/"and": "43, 42", "43 or 42", "43\n- 42".
 _GAP_MARKS = r"[\s,;/|&.()\[\]{}<>*•`\"'\-–—]*"
 _LIST_GAP = re.compile(
@@ -134,6 +135,8 @@ def _region_problem(
         if not other or other in seen:
             continue
         seen.add(other)
+        if len(seen) > _MAX_DISTINCT:  # bounds the comparisons (each may reach sympy)
+            return f"conflicting answers: more than {_MAX_DISTINCT} differently written answers"
         if not final_answer or not _same(other, final_answer):
             return f"conflicting answers: {snippet(other)!r} vs {snippet(final_answer)!r}"
     # the answer's value lets a tail repeat it ("42 (forty-two)"); only numbers have one
