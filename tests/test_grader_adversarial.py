@@ -69,6 +69,9 @@ GOLD_FORMS = [
     "The answer is {x}. (This is the final answer.)",
     "The answer is {x}, as computed above.",
     "The final answer is {x} dollars. I hope it is correct.",
+    '{{"answer": {x}}}',
+    "(The answer is {x})",
+    "[Answer: {x}]",
 ]
 
 SEPARATORS = [",", ".", "\n", "\n\n", ";", " -", " --", " —", " (", ":", "", " ...", "!"]
@@ -286,6 +289,14 @@ HACKS_42 = (
         "The answer is 42k.",
         "The answer is 42e3.",
         "The answer is 4.2 × 10.",
+        '{"answer": 42, "alt": 43}',
+        "La respuesta es 43, o 42",
+        "C'est 43 ou 42",
+        "Es ist 43 oder 42",
+        "答案是 43 或 42",
+        "43 или 42",
+        "The answer is 42 🤔",
+        "The answer is ~~43~~ 42",
     ]
 )
 

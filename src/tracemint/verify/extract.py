@@ -63,7 +63,8 @@ _MAX_DISTINCT = 8  # differently written stated answers compared with the final 
 _GAP_MARKS = r"[\s,;/|&.()\[\]{}<>*•`\"'\-–—]*"
 _LIST_GAP = re.compile(
     rf"{_GAP_MARKS}(?:(?:and|or|nor|vs\.?|versus|maybe|perhaps|possibly|probably|either"
-    rf"|also|plus|not|no|between)\b{_GAP_MARKS})*",
+    rf"|also|plus|not|no|between|o|ou|oder|of|ó|или|eller|lub|nebo|veya|أو)\b{_GAP_MARKS}"
+    rf"|(?:或|还是|または){_GAP_MARKS})*",
     re.IGNORECASE,
 )
 

@@ -58,7 +58,7 @@ _HEDGE_WORDS = (
 )
 HEDGE = re.compile(
     rf"(?<![\w'])(?:{_HEDGE_WORDS})(?![\w'])|\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b"
-    r"|(?:^|\s)~\s*\S|¬",
+    r"|(?:^|\s)~\s*\S|¬|🤔",
     re.IGNORECASE,
 )
 # Inside the answer itself only words that offer an alternative, approximate or retract
@@ -74,7 +74,7 @@ _ALTERNATIVE = (
 )
 # "~" opening a value is "about" (or logical "not": "~False"); inside LaTeX ("42~\\text{m}")
 # it is a space, which clean() drops
-_SYMBOLS = r"\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b|(?:^|\s)~\s*\S|¬"
+_SYMBOLS = r"\?|±|∓|\\pm\b|\\mp\b|\+/-|≈|\\approx\b|\\sim\b|(?:^|\s)~\s*\S|¬|🤔"
 _BOUND = r"at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|up\s+to|over|under"
 ANSWER_HEDGE = re.compile(
     rf"(?<![\w'])(?:{_ALTERNATIVE}|{_BOUND})(?![\w'])|{_SYMBOLS}", re.IGNORECASE

@@ -30,7 +30,7 @@ from .latex import brace_group
 
 PHRASE = re.compile(
     r"####|\b(?:final\s+answer|the\s+answer|correct\s+(?:answer|option|choice))"
-    r"\s*(?:is|would\s+be|will\s+be|=|:)\s*:?|\banswer\s*[:=]|<answer>",
+    r"\s*(?:is|would\s+be|will\s+be|=|:)\s*:?|\banswer[\"']?\s*[:=]|<answer>",
     re.IGNORECASE,
 )
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
@@ -40,8 +40,9 @@ _JOINERS = (
     "|although|while|whereas|or|and|nor|then|than|instead|rather|not|whereby|hence|thus"
     "|to|through|thru|till|until|vs|versus"
 )
-_WORD_CUT = re.compile(rf"\s+\(|\s+[-–—]+\s|\s+({_JOINERS})\b", re.IGNORECASE)
-_VALUE_CUT = re.compile(rf",\s|\s+\(|\s+[-–—]+\s|\s+({_JOINERS})\b", re.IGNORECASE)
+# ")]}" is a cut only when unmatched: '{"answer": 42}' ends at "}"
+_WORD_CUT = re.compile(rf"\s+\(|\s+[-–—]+\s|\s+({_JOINERS})\b|[)\]}}]", re.IGNORECASE)
+_VALUE_CUT = re.compile(rf",\s|\s+\(|\s+[-–—]+\s|\s+({_JOINERS})\b|[)\]}}]", re.IGNORECASE)
 _OPENERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # An answer region holding only these words is a lead-in to the next marker ("Final
 # Answer: The final answer is 42"), not an answer of its own.
