@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .equivalence import compare, split_structure
-from .hedges import FALLBACK_HEDGE, PREFIX_HEDGE, UNSURE, snippet, tail_problem
+from .hedges import (
+    FALLBACK_HEDGE,
+    PREFIX_HEDGE,
+    UNSURE,
+    introducing_clause,
+    snippet,
+    tail_problem,
+)
 from .latex import clean, last_boxed
 from .markers import (
     MAX_MARKERS,
@@ -155,11 +162,11 @@ def _region_problem(
             return problem
     start = sentence_start(text, final.marker)
     prefix = text[start : final.marker]
-    m = PREFIX_HEDGE.search(prefix)
+    m = PREFIX_HEDGE.search(introducing_clause(prefix))
     if m is not None:
         return f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix)}"
     before = text[sentence_start(text, max(0, start - 1)) : start] if start else ""
-    m = UNSURE.search(before)
+    m = UNSURE.search(before + prefix)
     if m is not None:
         return f"hedged answer: {m.group(0)!r} before the answer: {snippet(before + prefix)}"
     return tail_problem(
@@ -197,7 +204,7 @@ def _number_fallback(text: str, reading: Reading) -> Extraction | None:
     answer = _number_text(last, blank)
     prefix = blank[sentence_start(blank, last.start()) : last.start()]
     problem = None
-    m = FALLBACK_HEDGE.search(prefix)
+    m = FALLBACK_HEDGE.search(introducing_clause(prefix)) or UNSURE.search(prefix)
     if m is not None:
         problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
     elif (
@@ -227,7 +234,11 @@ def _boolean_fallback(text: str, reading: Reading) -> Extraction | None:
     answer = last.group(1).lower()
     prefix = text[sentence_start(text, last.start()) : last.start()]
     problem = None
-    m = FALLBACK_HEDGE.search(prefix) or _BOOLEAN.search(prefix)
+    m = (
+        FALLBACK_HEDGE.search(introducing_clause(prefix))
+        or UNSURE.search(prefix)
+        or _BOOLEAN.search(prefix)
+    )
     if m is not None:
         problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
     elif (
@@ -284,7 +295,7 @@ def _choice_fallback(text: str, options: dict[str, str], reading: Reading) -> Ex
     start = sentence_start(text, last.start())
     prefix = text[start : last.start()]
     problem = None
-    hedge = FALLBACK_HEDGE.search(prefix)
+    hedge = FALLBACK_HEDGE.search(introducing_clause(prefix)) or UNSURE.search(prefix)
     if hedge is not None:
         problem = f"hedged answer: {hedge.group(0)!r} before the answer: {snippet(prefix)}"
     elif (

@@ -99,12 +99,32 @@ PREFIX_HEDGE = re.compile(
 
 # Doubt stated in the sentence just before the final answer ("I'm not sure. The answer is
 # 42."): the answer that follows is a guess.
+# "guess" only as the writer's own ("I guess", "my best guess", "just guessing"): "his guess
+# is off by 36" is arithmetic about a guess in the problem, and GSM8K's gold says so.
 UNSURE = re.compile(
     r"(?<![\w'])(?:not\s+(?:sure|certain|confident)|unsure|uncertain|no\s+idea|(?:don't|do\s+not"
-    r"|can't|cannot)\s+(?:know|tell|be\s+sure)|guess|guessing|just\s+a\s+guess|not\s+100%)"
+    r"|can't|cannot)\s+(?:know|tell|be\s+sure)|(?:i|i'd|i'll|i'm|we|we'd|my|our|just|best"
+    r"|wild|educated|rough)\s+(?:best\s+|wild\s+|educated\s+|rough\s+)?(?:guess|guessing)"
+    r"|just\s+a\s+guess|(?:a|at|my|our)\s+guess|not\s+100%)"
     r"(?![\w'])",
     re.IGNORECASE,
 )
+# Where the clause that introduces an answer starts: after the last "so", "thus", ... or
+# ";" / ":". A hedge word before it belongs to the reasoning ("He could buy 5 more, so the
+# answer is 5"; "the students who did not pass number 5, so the answer is 5"), not to the
+# answer; one inside it scopes the answer ("If x = 2, then the answer is 5", "Maybe the
+# answer is 5"). Doubt about oneself (UNSURE) counts anywhere in the sentence.
+_CLAUSE_CUT = re.compile(
+    r"(?<![\w'])(?:so|thus|therefore|hence|consequently|(?:which|this|that)\s+means)(?![\w'])"
+    r"|[;:]",
+    re.IGNORECASE,
+)
+
+
+def introducing_clause(prefix: str) -> str:
+    """The part of ``prefix`` (the sentence before an answer) that introduces the answer."""
+    ends = [m.end() for m in _CLAUSE_CUT.finditer(prefix)]
+    return prefix[ends[-1] :] if ends else prefix
 _NUMBER_WORDS = (
     r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fourty|fifty|sixty"
