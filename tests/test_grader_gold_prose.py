@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracemint.verify import grade
@@ -49,6 +49,7 @@ DOUBT = [
 ]
 
 
+@settings(deadline=None)  # the first call pays for sympy's imports
 @given(
     story=st.sampled_from(STORY),
     connector=st.sampled_from(CONNECTORS),
@@ -89,3 +90,26 @@ def test_every_gsm8k_gold_solution_in_the_slice_is_correct() -> None:
             if v.verdict != "correct":
                 rejected.append((text[-120:], v.reason))
     assert rejected == []
+
+
+@settings(deadline=None)  # the first call pays for sympy's imports
+@given(
+    a=st.integers(min_value=1, max_value=999),
+    b=st.integers(min_value=1, max_value=999),
+    lead=st.sampled_from(["", "therefore ", "thus ", "then ", "so, "]),
+    unit=st.sampled_from(["", " pints", " dollars"]),
+    annotated=st.booleans(),
+)
+def test_answers_worked_out_in_place_read_their_result(
+    a: int, b: int, lead: str, unit: str, annotated: bool
+) -> None:
+    """"The final answer is 15 gallons * 8 pints / gallon = <<15*8=120>>120 pints": the
+    stated value is the result; a connective or a calculator note changes nothing; a wrong
+    result is wrong, and a bare "x = y" with no operator never reads as y."""
+    note = f"<<{a}*{b}={a * b}>>" if annotated else ""
+    text = f"The final answer is {lead}{a}{unit} * {b} = {note}{a * b}{unit}.\n#### {a * b}"
+    assert grade(text, str(a * b)).verdict == "correct", text
+    wrong = f"The answer is {lead}{a} * {b} = {a * b + 1}{unit}."
+    assert grade(wrong, str(a * b)).verdict != "correct", wrong
+    bare = f"The answer is {a * b + 1} = {a * b}."
+    assert grade(bare, str(a * b)).verdict != "correct", bare

@@ -320,7 +320,9 @@ def extract(
     """Extract the final answer from a completion, recording which rule found it and,
     in ``problem``, why the text does not commit to it (hedge, conflict, candidates)."""
     reading = reading or Reading()
-    text = ascii_digits(text)
+    # GSM8K's calculator notes (<<6*7=42>>) are the step checker's; as blanks they keep
+    # every offset and never read as a second stated answer ("The answer is <<8=8>>8.")
+    text = _CALCULATOR.sub(lambda m: " " * len(m.group(0)), ascii_digits(text))
     options = parse_choices(choices) if choices else None
     regions = read_regions(text, reading.shape)
     if regions is None:

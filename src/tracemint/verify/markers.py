@@ -51,6 +51,13 @@ _FILLER = re.compile(
     r"|which|we|get|then)\b[\s*_:,.\-]*)*",
     re.IGNORECASE,
 )
+# Connectives between a marker and its value: "The answer is therefore 3", "is thus 3".
+_LEAD_WORDS = re.compile(
+    r"(?:(?:therefore|thus|then|hence|so|simply|just|clearly|indeed|now)\b[\s,:]*)+",
+    re.IGNORECASE,
+)
+# An arithmetic operator between operands (not a sign: "-3" has none before it).
+_OPERATOR = re.compile(r"\S\s*(?:[+*/×÷·^]|\\times|\\cdot|\\div|(?<=\s)-(?=\s))")
 _MAX_BLOCK = 2_000  # a $$...$$ or \\[...\\] answer block is at most this long
 MAX_MARKERS = 64  # more stated answers than this is not a final answer; refuse to read
 
@@ -65,6 +72,7 @@ class Shape:
 
     list_answer: bool = False
     keep_words: frozenset[str] = frozenset()
+    equation: bool = False  # the reference is itself an equation ("x = 3")
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,9 @@ def _phrase_region(text: str, begin: int, limit: int, shape: Shape) -> tuple[int
     if i < limit and text[i] in "\r\n":
         while i < limit and text[i] in " \t\r\n*_":
             i += 1
+    lead = _LEAD_WORDS.match(text, i, limit)  # "The answer is therefore 3."
+    if lead is not None:
+        i = lead.end()
     for opener, closer in _OPENERS:
         if text.startswith(opener, i):
             # the block may hold the next marker ("$\\boxed{4}$"); it ends on its own line
@@ -143,7 +154,33 @@ def _phrase_region(text: str, begin: int, limit: int, shape: Shape) -> tuple[int
         return (i, boxed[1]) if boxed is not None else (i, i)  # unclosed: nothing stated
     m = _SENTENCE_END.search(text, i, limit)
     stop = m.start() if m else limit
-    return i, cut_answer(text, i, stop, shape)
+    end = cut_answer(text, i, stop, shape)
+    return _result_of_expression(text, i, end, shape), end
+
+
+def _result_of_expression(text: str, start: int, end: int, shape: Shape) -> int:
+    """Where the stated value starts when the answer is worked out in place ("the final
+    answer is 15 gallons * 8 pints / gallon = 120 pints"): after the last top-level ``=``
+    whose left side holds an operator. The arithmetic itself is the step checker's job; a
+    bare "43 = 42" (no operator) stays whole and so matches nothing. Equations that are the
+    expected answer ("x = 3") keep their ``=``."""
+    if shape.equation:
+        return start
+    body = text[start:end]
+    depth, last = 0, -1
+    for k, ch in enumerate(body):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            last = k
+    if last <= 0 or not _OPERATOR.search(body[:last]):
+        return start
+    k = last + 1
+    while start + k < end and text[start + k] in " \t":
+        k += 1
+    return start + k if start + k < end else start
 
 
 def read_regions(text: str, shape: Shape) -> list[Region] | None:
