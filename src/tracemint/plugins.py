@@ -1,4 +1,4 @@
-"""Where registered implementations are looked up by name.
+"""Where registered implementations (teachers, sources, verifiers) are looked up by name.
 
 Importing a built-in module registers it; this module imports them lazily so that, e.g.,
 ``tracemint verify`` never pays for aiohttp or torch. Heavy backends (embedded: torch)
@@ -22,6 +22,12 @@ _BUILTIN_SOURCES = {
     "written": "tracemint.sources.written",
 }
 
+_BUILTIN_VERIFIERS = {
+    "answer": "tracemint.verify.answer_verifier",
+    "family": "tracemint.verify.family_verifier",
+    "steps": "tracemint.verify.step_verifier",
+}
+
 
 def teacher_class(name: str) -> Any:
     from tracemint.teachers.base import teachers
@@ -41,3 +47,22 @@ def source_class(name: str) -> Any:
         for module in _BUILTIN_SOURCES.values():
             importlib.import_module(module)
     return sources.get(name)
+
+
+def verifier_class(name: str) -> Any:
+    """The registered ``Verifier`` class ``name`` (answer, family, steps, or a plugin's)."""
+    from tracemint.verify.base import verifiers
+
+    if name not in verifiers:
+        for module in _BUILTIN_VERIFIERS.values():
+            importlib.import_module(module)
+    return verifiers.get(name)
+
+
+def verifier_names() -> list[str]:
+    """Every registered verifier, built-ins included."""
+    from tracemint.verify.base import verifiers
+
+    for module in _BUILTIN_VERIFIERS.values():
+        importlib.import_module(module)
+    return verifiers.names()

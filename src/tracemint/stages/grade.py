@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from tracemint.records import Record
-from tracemint.verify import VERIFIER_VERSION, answers_equal, grade
-from tracemint.verify.arithmetic import check_steps as check_arithmetic
-from tracemint.verify.arithmetic import to_columns
-from tracemint.verify.extract import extract
-from tracemint.verify.grader import Verdict
-from tracemint.verify.programs import extract_program, program_answer_text
+from tracemint.verify import answers_equal
+from tracemint.verify.answers import verify_answers
+from tracemint.verify.grader import FALLBACK_NOTE
+from tracemint.verify.programs import extract_program
+from tracemint.verify.step_verifier import StepVerifier
+
+__all__ = ["FALLBACK_NOTE", "check_steps", "cross_check", "execute", "verify"]
 
 
 async def execute(traces: Sequence[Record], sandbox: Any) -> list[Record]:
@@ -39,98 +40,20 @@ async def execute(traces: Sequence[Record], sandbox: Any) -> list[Record]:
     return out
 
 
-_UNDECIDABLE = {
-    "truncated",
-    "no answer found",
-    "echoed question",
-    "hedged answer",
-    "conflicting answers",
-}
-
-
-def _by_family(trace: Record, v: Verdict) -> Verdict:
-    """A generated problem is judged by its family's own verifier (exact, format-aware:
-    an ordering, a knight/knave assignment), once an answer was found at all."""
-    if '"family"' not in (trace.get("metadata") or ""):
-        return v
-    from tracemint.synth.records import family_of
-
-    found = family_of(trace)
-    if found is None or v.answer is None or (v.reason or "").partition(":")[0] in _UNDECIDABLE:
-        return v
-    family, item = found
-    if family.check(v.answer, item):
-        return Verdict("correct", v.answer, item.answer, None)
-    return Verdict("wrong", v.answer, item.answer, f"{family.name} check")
-
-
-FALLBACK_NOTE = "answer found by last-number fallback"
-
-
-def _fallback_reason(v: Verdict, text: str, choices: list[str] | None) -> str | None:
-    """``v.reason``, plus a note when the answer came from the weak fallback (the last
-    number or letter, no answer marker), whatever the verdict: a "correct" that rests on a
-    guess at which number was meant must say so, or it reads as firmly verified.
-
-    Read from the extractor's own report (``Extraction.method``) because ``Verdict`` does
-    not carry it. The extractor runs on the full text here, while the grader first removes
-    a restated question; a marker inside a restated question could differ, which is rare.
-    """
-    if v.answer is None or (v.reason is not None and FALLBACK_NOTE in v.reason):
-        return v.reason
-    if extract(text, choices=choices).method != "fallback":
-        return v.reason
-    return f"{v.reason}; {FALLBACK_NOTE}" if v.reason else FALLBACK_NOTE
-
-
 def verify(traces: Sequence[Record]) -> list[Record]:
     """Grade each trace's final answer against its problem's reference.
 
-    For program-aided traces (``program_status`` set) the program's return value is the
-    answer; a program that did not return one is ``unverifiable`` with the reason.
+    Through the registered verifiers (``verify.answers.verify_answers``): ``family`` for a
+    generated problem, ``answer`` otherwise (a program's return value when the trace has
+    one), the same path ``tracemint verify`` takes, so both write the same verdicts.
     """
-    out = []
-    for t in traces:
-        status = t.get("program_status")
-        if status is not None and status != "ok":
-            out.append(
-                {
-                    **t,
-                    "answer": None,
-                    "reference_answer": None,
-                    "verdict": "unverifiable",
-                    "verdict_reason": f"program {status}: {t.get('program_error')}",
-                    "verifier_version": VERIFIER_VERSION,
-                }
-            )
-            continue
-        text = t["completion"] or ""
-        if status == "ok":
-            text = program_answer_text(str(t.get("program_value")))
-        v = grade(
-            text,
-            t.get("reference"),
-            choices=t.get("choices"),
-            truncated=bool(t.get("truncated")),
-            question=t.get("question"),
-        )
-        v = _by_family(t, v)
-        out.append(
-            {
-                **t,
-                "answer": v.answer,
-                "reference_answer": v.reference_answer,
-                "verdict": v.verdict,
-                "verdict_reason": _fallback_reason(v, text, t.get("choices")),
-                "verifier_version": VERIFIER_VERSION,
-            }
-        )
-    return out
+    return verify_answers(traces)
 
 
 def check_steps(traces: Sequence[Record], mode: str = "auto") -> list[Record]:
-    """Check every arithmetic claim of every step; adds the step columns of the schema."""
-    return [{**t, **to_columns(check_arithmetic(t["completion"] or "", mode=mode))} for t in traces]
+    """Check every arithmetic claim of every step (the ``steps`` verifier); adds the step
+    columns of the schema."""
+    return StepVerifier(mode=mode).verify(traces)
 
 
 def cross_check(traces: Sequence[Record], check: Record) -> list[Record]:

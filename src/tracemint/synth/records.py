@@ -11,6 +11,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from tracemint.records import Record
 from tracemint.synth.base import Family, Item, create_family
 
@@ -48,20 +50,39 @@ def _family(name: str, config_json: str) -> Family:
     return create_family(name, json.loads(config_json))
 
 
+def generated_meta(record: Record) -> dict[str, Any] | None:
+    """The metadata of a problem a family generated, or None for a problem from elsewhere.
+
+    Decided from structure, not from the text: the metadata must be a JSON object with a
+    string ``family`` and an object ``data`` (what ``item_row`` writes, and what FileSource
+    keeps when it reads a ``tracemint generate`` file), so a dataset's own "family" field
+    ("family": "Smith") is not taken for a generator.
+    """
+    raw = record.get("metadata")
+    if not raw:
+        return None
+    try:
+        meta = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    if not isinstance(meta.get("family"), str) or not isinstance(meta.get("data"), dict):
+        return None
+    config = meta.get("config")
+    return meta if config is None or isinstance(config, dict) else None
+
+
 def family_of(record: Record) -> tuple[Family, Item] | None:
     """The family and item behind a problem record, or None for a problem from elsewhere."""
-    raw = record.get("metadata")
-    if not raw or '"family"' not in raw:
+    meta = generated_meta(record)
+    if meta is None:
         return None
-    meta = json.loads(raw)
-    name = meta.get("family")
-    if not isinstance(name, str):
-        return None
-    family = _family(name, json.dumps(meta.get("config") or {}, sort_keys=True))
+    family = _family(meta["family"], json.dumps(meta.get("config") or {}, sort_keys=True))
     item = Item(
         question=record.get("question") or "",
         answer=str(record.get("reference") or ""),
         rationale=str(meta.get("rationale") or ""),
-        data=dict(meta.get("data") or {}),
+        data=dict(meta["data"]),
     )
     return family, item

@@ -24,7 +24,7 @@ input caps (see ``symbolic`` and ``equivalence``) rather than by an alarm.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .equivalence import compare
 from .extract import extract, extract_reference, parse_choices
@@ -34,6 +34,9 @@ from .numbers import ascii_digits, parse_number
 from .reading import reading_for
 
 VERIFIER_VERSION = "2"  # 2: the whole answer region is read (hedges, conflicts, digits)
+# Said of an answer read by the weak fallback (no answer marker): callers append it to
+# whatever reason a verdict has, so a "correct" resting on a guess never reads as firm.
+FALLBACK_NOTE = "answer found by last-number fallback"
 
 # An arithmetic expression of plain numbers ("17 + 25", "6*7"): an unevaluated answer.
 _EXPRESSION = re.compile(r"[-+]?[\d.,\s]+(?:[-+*/×÷^]\s*\(?\s*[-+]?[\d.,]+\s*\)?\s*)+")
@@ -47,13 +50,18 @@ class Verdict:
 
     ``verdict`` is "correct", "wrong" or "unverifiable"; ``answer`` and
     ``reference_answer`` are what was extracted (kept even when unverifiable, for audit);
-    ``reason`` says why a row is unverifiable, and may explain a wrong one.
+    ``reason`` says why a row is unverifiable, and may explain a wrong one. ``method`` is
+    the extraction rule that found the answer ("boxed", "phrase", "fallback", ...), carried
+    so a caller can say when a verdict rests on the weak last-number fallback without
+    reading the text a second time; it is provenance, not outcome, so it takes no part in
+    equality (two verdicts that judge the same are equal however the answer was found).
     """
 
     verdict: str
     answer: str | None
     reference_answer: str | None
     reason: str | None = None
+    method: str | None = field(default=None, compare=False)
 
 
 def _squash(text: str) -> str:
@@ -128,7 +136,7 @@ def grade(
     answer = found.answer
 
     def verdict(kind: str, reason: str | None = None) -> Verdict:
-        return Verdict(kind, answer, ref_answer, reason)
+        return Verdict(kind, answer, ref_answer, reason, found.method)
 
     if truncated:
         return verdict("unverifiable", "truncated")
@@ -159,5 +167,5 @@ def grade(
     if result.equal is None:
         return verdict("unverifiable", result.reason or "parse failure")
     if result.reason is None and found.method == "fallback":
-        return verdict("wrong", "answer found by last-number fallback")
+        return verdict("wrong", FALLBACK_NOTE)
     return verdict("wrong", result.reason)
