@@ -236,6 +236,9 @@ def _pick(row: dict[str, Any], given: str | None, candidates: tuple[str, ...]) -
     return next((c for c in candidates if c in row), None)
 
 
+_VERIFY_BATCH = 256  # rows judged per verifier call by `tracemint verify`
+
+
 @app.command()
 @_friendly
 def verify(
@@ -253,22 +256,47 @@ def verify(
         bool, typer.Option("--steps", help="also check each step's arithmetic claims")
     ] = False,
 ) -> None:
-    """Grade existing rationales against references; prints accuracy."""
+    """Grade existing rationales against references; prints accuracy.
+
+    Writes the verdict columns a run writes (answer, reference_answer, verdict,
+    verdict_reason, verifier_version; + step columns with --steps), plus extracted_answer,
+    extracted_reference and correct as aliases of the earlier format; an input field a
+    column replaces is kept as input_<name> (docs/grading.md).
+    """
     from tracemint.sources.files import iter_rows
-    from tracemint.verify import grade
-    from tracemint.verify.arithmetic import check_steps, to_columns
+    from tracemint.verify.rows import (
+        CHOICES_FIELDS,
+        QUESTION_FIELDS,
+        RATIONALE_FIELDS,
+        REFERENCE_FIELDS,
+        Fields,
+        verify_rows,
+    )
 
     _out_file(out)
     n = correct = wrong = with_wrong_step = 0
     tmp = out.with_name(out.name + ".tmp")
+    batch: list[dict[str, Any]] = []
+    fields: list[Fields] = []
+
+    def flush(f: Any) -> None:
+        # The verifiers are batch functions; a bounded batch keeps a huge file streaming.
+        nonlocal n, correct, wrong, with_wrong_step
+        for r in verify_rows(batch, fields, steps=steps):
+            n += 1
+            correct += r["correct"] is True
+            wrong += r["correct"] is False
+            with_wrong_step += steps and r["first_wrong_step"] is not None
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        batch.clear()
+        fields.clear()
+
     with open(tmp, "w", encoding="utf-8") as f:
         for line, row in iter_rows(path):
-            r_field = _pick(
-                row, rationale_field, ("completion", "rationale", "response", "output", "solution")
-            )
-            a_field = _pick(row, reference_field, ("reference", "answer", "gold", "label"))
-            c_field = _pick(row, choices_field, ("choices", "options"))
-            q_field = _pick(row, question_field, ("question", "problem"))
+            r_field = _pick(row, rationale_field, RATIONALE_FIELDS)
+            a_field = _pick(row, reference_field, REFERENCE_FIELDS)
+            c_field = _pick(row, choices_field, CHOICES_FIELDS)
+            q_field = _pick(row, question_field, QUESTION_FIELDS)
             for name, fld in (("rationale", r_field), ("reference", a_field)):
                 if fld is None or fld not in row:
                     raise SourceError(
@@ -277,39 +305,16 @@ def verify(
                         line=line,
                         field=fld,
                     )
-            rationale = row[r_field]  # type: ignore[index]
-            if not isinstance(rationale, str):
+            assert r_field is not None and a_field is not None  # checked just above
+            if not isinstance(row[r_field], str):
                 raise SourceError(
                     "rationale is not a string", path=str(path), line=line, field=r_field
                 )
-            ref = row[a_field]  # type: ignore[index]
-            v = grade(
-                rationale,
-                None if ref is None else str(ref),
-                choices=row.get(c_field) if c_field else None,
-                question=row.get(q_field) if q_field else None,
-            )
-            ok = {"correct": True, "wrong": False}.get(v.verdict)
-            step_cols = to_columns(check_steps(rationale)) if steps else {}
-            with_wrong_step += step_cols.get("first_wrong_step") is not None
-            n += 1
-            correct += ok is True
-            wrong += ok is False
-            f.write(
-                json.dumps(
-                    {
-                        **row,
-                        "extracted_answer": v.answer,
-                        "extracted_reference": v.reference_answer,
-                        "correct": ok,
-                        "verdict": v.verdict,
-                        "verdict_reason": v.reason,
-                        **step_cols,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+            batch.append(row)
+            fields.append(Fields(r_field, a_field, q_field, c_field))
+            if len(batch) >= _VERIFY_BATCH:
+                flush(f)
+        flush(f)
     os.replace(tmp, out)
     graded = correct + wrong
     acc = f"{correct / graded:.4f}" if graded else "n/a"
