@@ -106,3 +106,14 @@ def test_steps_finds_no_wrong_step_in_gold_and_writes_no_verdict() -> None:
     [gold] = [r for r in _verifier("steps").verify(_batch()) if r["trace_id"] == "p1-gold"]
     assert gold["n_claims_checked"] == 1 and gold["first_wrong_step"] is None
     assert "verdict" not in gold
+
+
+def test_a_datasets_own_family_field_is_not_taken_for_a_generator() -> None:
+    from tracemint.verify.answers import answer_verifier_name, verify_answers
+
+    [plain] = [r for r in _batch() if r["trace_id"] == "p1-gold"]
+    smith = {**plain, "metadata": '{"family": "Smith", "note": "\\"family\\" in text"}'}
+    assert answer_verifier_name(smith) == "answer"
+    assert verify_answers([smith])[0]["verdict"] == "correct"
+    generated = next(r for r in _batch() if r["kind"] == "gold" and r["metadata"])
+    assert answer_verifier_name(generated) == "family"

@@ -54,9 +54,9 @@ def generated_meta(record: Record) -> dict[str, Any] | None:
     """The metadata of a problem a family generated, or None for a problem from elsewhere.
 
     Decided from structure, not from the text: the metadata must be a JSON object with a
-    string ``family`` and an object ``data`` (what ``item_row`` writes, and what FileSource
-    keeps when it reads a ``tracemint generate`` file), so a dataset's own "family" field
-    ("family": "Smith") is not taken for a generator.
+    string ``family`` and objects ``config`` and ``data`` (what ``item_row`` writes, and what
+    FileSource keeps when it reads a ``tracemint generate`` file), so a dataset's own
+    "family" field ("family": "Smith") is not taken for a generator.
     """
     raw = record.get("metadata")
     if not raw:
@@ -67,10 +67,11 @@ def generated_meta(record: Record) -> dict[str, Any] | None:
         return None
     if not isinstance(meta, dict):
         return None
-    if not isinstance(meta.get("family"), str) or not isinstance(meta.get("data"), dict):
+    if not isinstance(meta.get("family"), str):
         return None
-    config = meta.get("config")
-    return meta if config is None or isinstance(config, dict) else None
+    if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("data"), dict):
+        return None
+    return meta
 
 
 def family_of(record: Record) -> tuple[Family, Item] | None:
@@ -78,7 +79,7 @@ def family_of(record: Record) -> tuple[Family, Item] | None:
     meta = generated_meta(record)
     if meta is None:
         return None
-    family = _family(meta["family"], json.dumps(meta.get("config") or {}, sort_keys=True))
+    family = _family(meta["family"], json.dumps(meta["config"], sort_keys=True))
     item = Item(
         question=record.get("question") or "",
         answer=str(record.get("reference") or ""),
