@@ -249,7 +249,7 @@ def verify(
         str | None, typer.Option(help="default: completion, rationale, response, output")
     ] = None,
     reference_field: Annotated[
-        str | None, typer.Option(help="default: reference, answer, gold, label")
+        str | None, typer.Option(help="default: reference, input_answer, answer, gold, label")
     ] = None,
     choices_field: Annotated[str | None, typer.Option(help="multiple-choice options list")] = None,
     steps: Annotated[
