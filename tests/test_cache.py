@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,32 @@ def test_a_failed_background_write_is_raised_not_dropped(tmp_path: Path) -> None
     asyncio.run(go())
     with pytest.raises(sqlite3.ProgrammingError):
         cache.commit()
+
+
+def _open_together(path: str, barrier: Any) -> None:
+    barrier.wait()
+    CallCache(path).close()
+
+
+def test_many_processes_open_one_new_cache_together(tmp_path: Path) -> None:
+    """A run's workers (and Ray actors on one host) open the same new cache file at once;
+    switching it to WAL races for an exclusive lock that SQLite may refuse without waiting
+    (seen: a worker died with 'database is locked'; about one process in 150 here before
+    the fix). Every process must get the cache."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    exit_codes: list[int | None] = []
+    for trial in range(20):
+        path = str(tmp_path / f"cache-{trial}.sqlite")
+        barrier = ctx.Barrier(8)
+        procs = [ctx.Process(target=_open_together, args=(path, barrier)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        exit_codes += [p.exitcode for p in procs]
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.close()
+    assert exit_codes == [0] * len(exit_codes)

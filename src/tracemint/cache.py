@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import random
 import sqlite3
 import threading
 import time
@@ -29,6 +30,7 @@ import orjson
 from tracemint.records import stable_hash
 from tracemint.teachers.base import Completion, GenerationRequest
 
+_BUSY_S = 30.0  # how long a process waits for another's lock on the cache file
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     key TEXT PRIMARY KEY,
@@ -180,10 +182,23 @@ class CallCache:
         self._writer: _Writer | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_S
+        )
+        db.execute(f"PRAGMA busy_timeout={int(_BUSY_S * 1000)}")
+        # Switching a new file to WAL takes an exclusive lock, and SQLite may answer
+        # "database is locked" at once, without the busy handler, when several processes
+        # (a run's workers, Ray actors) open the same new cache together: retry it.
+        deadline = time.monotonic() + _BUSY_S
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01 + random.random() * 0.05)
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
         return db
 
     def refresh(self) -> None:
