@@ -448,3 +448,159 @@ def test_host_is_unharmed_after_hostile_programs(sandbox_h: Sandbox) -> None:
     if pid == 0:
         os._exit(7)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+
+
+# ------------------------------------------------------------------------ hostile, result channel
+# A worker holds its result pipe's write end (fd 4) while the program runs, so a program that
+# reaches `os` can write there. Whatever it writes must become its own verdict (an error, or a
+# value it could have returned anyway), never a dead reader thread or a dead zygote.
+
+FORGED_OK = (
+    '{"status": "ok", "value": "999", "value_type": "int", "error_type": null, '
+    '"message": null, "resource": null, "stdout": "", "stderr": ""}\n'
+)
+# Writes PAYLOAD (a bytes expression) to every descriptor the program can reach, then THEN.
+FORGE_ALL_FDS = (
+    "def solution():\n"
+    "    data = {payload}\n"
+    "    for fd in range(64):\n"
+    "        try:\n"
+    "            os.write(fd, data)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    {then}\n"
+)
+
+
+def forge(payload: str, then: str = "return 7", reach: str = BYPASS) -> str:
+    return reach + FORGE_ALL_FDS.format(payload=payload, then=then)
+
+
+def assert_still_answers(sb: Sandbox, zygote: int | None = None) -> None:
+    """The same sandbox (same zygote, live reader) runs a normal program, quickly."""
+    start = time.monotonic()
+    result = sb.run(fn("return 6 * 7"))
+    assert (result.status, result.value) == ("ok", "42"), result
+    assert time.monotonic() - start < 2
+    assert sb._reader is not None and sb._reader.is_alive()
+    if zygote is not None:
+        assert sb._proc is not None and sb._proc.pid == zygote  # the zygote did not die
+
+
+FORGERIES = {
+    "extra key": repr(FORGED_OK.replace('"stderr": ""', '"stderr": "", "pwned": 1').encode()),
+    "list": "b'[1]\\n'",
+    "huge line": "b'x' * 10**7",
+    "huge line, newline": "b'x' * 10**7 + b'\\n'",
+    "invalid utf-8": "b'\\xff\\xfe\\xfd\\n'",
+    "many lines": "b'{}\\n' * 20000",
+    "deep nesting": "b'[' * 100000 + b'\\n'",
+    "huge int": "b'1' * 100000 + b'\\n'",
+    "wrong types": repr(FORGED_OK.replace('"value": "999"', '"value": 999').encode()),
+    "bad status": repr(FORGED_OK.replace('"ok"', '"pwned"').encode()),
+    "no newline": "b'{\"status\": '",
+    "forged ok": repr(FORGED_OK.encode()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_forged_result_frames_are_the_programs_own_error(
+    hostile: Callable[..., Sandbox], name: str
+) -> None:
+    sb = hostile()
+    zygote = sb._proc.pid if sb._proc is not None else None
+    result = sb.run(forge(FORGERIES[name]))
+    # its own frame plus the worker's real one (or garbage): never a valid single frame
+    assert (result.status, result.error_type) == ("error", "SandboxProtocolError"), result
+    assert "result channel" in (result.message or "")
+    assert_still_answers(sb, zygote)
+
+
+@pytest.mark.parametrize(
+    ("payload", "then"),
+    [
+        (repr(FORGED_OK.encode()), "os._exit(0)"),  # a forged ok alone: no more than `return`
+        (repr(FORGED_OK.encode()), "os.close(4); return 7"),
+        ("b''", "os.close(4); return 7"),  # no result at all
+        ("b''", "os.dup2(0, 4); return 7"),  # /dev/null over the result pipe
+        ("b''", "os.dup2(4, 1); os.dup2(4, 3); os.write(1, b'[2]\\n'); return 7"),
+        ("b''", "os.closerange(0, 64); return 7"),
+    ],
+)
+def test_forged_ok_or_broken_fds_never_break_the_sandbox(
+    hostile: Callable[..., Sandbox], payload: str, then: str
+) -> None:
+    """The verdict is an error or the program's own forged value (``'999'``), and the same
+    sandbox answers the next program."""
+    sb = hostile()
+    zygote = sb._proc.pid if sb._proc is not None else None
+    result = sb.run(forge(payload, then=then))
+    assert result.status == "error" or (result.status, result.value) == ("ok", "999"), result
+    if payload == "b''":
+        assert result.status == "error", result
+    assert_still_answers(sb, zygote)
+
+
+def test_forging_through_an_allowed_modules_internals(sandbox_h: Sandbox) -> None:
+    """`random._os` is reachable without any import trick; the reader survives it."""
+    reach = "import random\nos = random._os\n"
+    for payload in (FORGERIES["extra key"], FORGERIES["list"]):
+        result = sandbox_h.run(forge(payload, reach=reach))
+        assert (result.status, result.error_type) == ("error", "SandboxProtocolError")
+    assert_still_answers(sandbox_h)
+
+
+def test_random_bytes_on_the_result_fd_never_break_the_sandbox() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    with Sandbox(HOSTILE) as sb:
+        zygote = sb._proc.pid if sb._proc is not None else None
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.binary(max_size=2048))
+        def check(data: bytes) -> None:
+            result = sb.run(BYPASS + fn(f"os.write(4, {data!r}); return 1"))
+            if data:
+                assert (result.status, result.error_type) == ("error", "SandboxProtocolError")
+            else:
+                assert (result.status, result.value) == ("ok", "1")
+            assert sb._reader is not None and sb._reader.is_alive()
+
+        check()
+        assert_still_answers(sb, zygote)
+
+
+def test_pal_execute_records_a_forging_program_as_an_error(sandbox_h: Sandbox) -> None:
+    """The PAL stage gets a verdict it records (so `--resume` meets a row, not a crash)."""
+    import asyncio
+
+    from tracemint.stages.grade import execute
+
+    program = forge(FORGERIES["list"])
+    traces = [{"completion": f"```python\n{program}```"}, {"completion": "no program"}]
+    rows = asyncio.run(execute(traces, sandbox_h))
+    assert rows[0]["program_status"] == "error"
+    assert "SandboxProtocolError" in rows[0]["program_error"]
+    assert rows[1]["program_status"] == "missing"
+    assert_still_answers(sandbox_h)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        None,
+        [1],
+        {"status": "ok", "pwned": 1},
+        {"status": "maybe"},
+        {"status": "ok", "value": 1},
+        {"status": "ok", "elapsed_s": "slow"},
+    ],
+)
+def test_caller_side_turns_a_malformed_result_into_an_error(fields: object) -> None:
+    """Second line of defence: the reader thread validates what the zygote sends too."""
+    from tracemint.verify.sandbox import _result_from
+
+    result = _result_from(fields)
+    assert (result.status, result.error_type) == ("error", "SandboxProtocolError")
+    assert _result_from({"status": "ok", "value": "1", "elapsed_s": 0.1}).value == "1"

@@ -23,6 +23,9 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
 
 Protocol with the caller: JSON lines. In: ``{"id": n, "code": str}``; EOF means shut down.
 Out: first ``{"ready": true, "protections": {...}}``, then ``{"id": n, "result": {...}}``.
+From a worker: one JSON line on its result pipe, which the program can also write to, so it
+is untrusted: :func:`check_frame` turns anything malformed into the program's own
+``SandboxProtocolError`` verdict, and the zygote never raises on it.
 """
 
 from __future__ import annotations
@@ -221,6 +224,57 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+_RESULT_FIELDS = ("status", "value", "value_type", "error_type", "message", "resource",
+                  "stdout", "stderr")  # fmt: skip
+_STATUSES = frozenset({"ok", "error", "timeout", "killed"})
+_RESOURCES = frozenset({None, "cpu", "memory", "output", "processes", "disk", "signal"})
+
+
+def _protocol_error(what: str) -> dict[str, Any]:
+    """The verdict for a program whose result channel held something no worker writes."""
+    return _error("SandboxProtocolError", f"the result channel held {what}")
+
+
+def check_frame(data: bytes, max_output_bytes: int) -> dict[str, Any]:
+    """Validate everything a worker's result pipe carried; never raises.
+
+    The program can write to that pipe (its worker holds the write end while it runs), so
+    the bytes are untrusted: exactly one newline-terminated UTF-8 JSON object with exactly
+    the result fields, each of the right type, or a ``SandboxProtocolError`` verdict that
+    names what was wrong. A program can at worst report a result of its own making, which
+    is no more than ``return`` gives it; it can never break the zygote or the caller.
+    """
+    frames = data.count(b"\n")
+    if frames != 1 or not data.endswith(b"\n"):
+        return _protocol_error(f"{frames} frames, not one")
+    try:
+        frame = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _protocol_error("a frame that is not UTF-8")
+    except (ValueError, RecursionError):
+        return _protocol_error("a frame that is not JSON")
+    if not isinstance(frame, dict):
+        return _protocol_error(f"a JSON {type(frame).__name__}, not an object")
+    extra = sorted(set(frame) - set(_RESULT_FIELDS))
+    missing = [name for name in _RESULT_FIELDS if name not in frame]
+    if extra or missing:
+        return _protocol_error(f"a frame with unexpected keys {extra[:5]} / missing {missing}")
+    for name in _RESULT_FIELDS:
+        value = frame[name]
+        if not isinstance(value, str) and (value is not None or name in ("status", "stdout",
+                                                                         "stderr")):  # fmt: skip
+            return _protocol_error(f"a frame whose {name!r} is a {type(value).__name__}")
+    if frame["status"] not in _STATUSES or frame["resource"] not in _RESOURCES:
+        return _protocol_error(f"a frame with status {frame['status']!r:.40} and resource "
+                               f"{frame['resource']!r:.40}")  # fmt: skip
+    if frame["status"] == "ok" and (frame["value"] is None or frame["value_type"] is None):
+        return _protocol_error("an ok frame without a value")
+    for name in ("value", "stdout", "stderr"):
+        if len(frame[name] or "") > max_output_bytes:
+            return _protocol_error(f"a frame whose {name!r} is over {max_output_bytes} characters")
+    return frame
+
+
 class Zygote:
     """Single-threaded event loop: requests in, pre-forked workers out, results back."""
 
@@ -318,7 +372,7 @@ class Zygote:
         with contextlib.suppress(BlockingIOError, OSError):
             while chunk := os.read(worker.result_r, 1 << 16):
                 worker.buffer += chunk
-                if len(worker.buffer) > 8 * self.cfg["max_output_bytes"] + (1 << 16):
+                if len(worker.buffer) > self.frame_cap():
                     break  # larger than any honest result: stop reading, judge what we have
 
     def reap(self) -> None:
@@ -361,32 +415,44 @@ class Zygote:
                     os.close(fd)
         shutil.rmtree(worker.workdir, ignore_errors=True)
 
+    def frame_cap(self) -> int:
+        """Bytes an honest result frame can take, at most.
+
+        stdout, stderr and the value are capped at ``max_output_bytes`` UTF-8 bytes each, and
+        JSON escaping grows a byte to at most 6 (``\\u0000``); 20x plus room for the message.
+        """
+        return 20 * self.cfg["max_output_bytes"] + (1 << 16)
+
     def judge(self, worker: _Worker) -> dict[str, Any] | None:
-        """The worker's result if it is finished, else None."""
-        line = bytes(worker.buffer).partition(b"\n")
-        if line[1]:
-            try:
-                reported: dict[str, Any] = json.loads(line[0])
-                return reported
-            except ValueError:
-                return _error("SandboxProtocolError", "the program forged its result channel")
-        if worker.timed_out:
-            return {**_error("TimeoutError", f"wall time exceeded {self.cfg['wall_s']} s"),
-                    "status": "timeout"}  # fmt: skip
+        """The worker's verdict once it has exited (or timed out), else None.
+
+        The result pipe is untrusted: the program runs while its worker holds the write end,
+        so it can write anything there. A verdict is only taken once the worker has exited
+        (so a frame followed by more frames is seen as such) and only after
+        :func:`check_frame`; anything else becomes this program's own error verdict.
+        """
+        if len(worker.buffer) > self.frame_cap():
+            return _protocol_error(f"the result channel carried more than {self.frame_cap()} "
+                                   "bytes, more than any honest result")  # fmt: skip
         if worker.status is None:
-            if len(worker.buffer) > 8 * self.cfg["max_output_bytes"]:
-                return {**_error("OutputLimitExceeded", "result too large"),
-                        "status": "killed", "resource": "output"}  # fmt: skip
+            if worker.timed_out:
+                return {**_error("TimeoutError", f"wall time exceeded {self.cfg['wall_s']} s"),
+                        "status": "timeout"}  # fmt: skip
             return None
         self.read_result(worker)  # anything written just before exiting
-        if b"\n" in worker.buffer:
+        if len(worker.buffer) > self.frame_cap():
             return self.judge(worker)
+        data = bytes(worker.buffer)
+        if data.endswith(b"\n"):
+            return check_frame(data, self.cfg["max_output_bytes"])
         if os.WIFSIGNALED(worker.status):
             sig = os.WTERMSIG(worker.status)
             name = signal.Signals(sig).name
             cpu_hit = sig == signal.SIGXCPU or worker.cpu_s >= math.ceil(self.cfg["cpu_s"]) - 0.05
             return {**_error(name, f"killed by {name}"), "status": "killed",
                     "resource": "cpu" if cpu_hit else "signal"}  # fmt: skip
+        if data:
+            return _protocol_error(f"an unterminated frame of {len(data)} bytes")
         code = os.waitstatus_to_exitcode(worker.status)
         return _error("ExitWithoutResult", f"the process exited with status {code} early")
 

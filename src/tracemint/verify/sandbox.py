@@ -27,13 +27,14 @@ What protects the host, strongest first (``docs/sandbox.md`` is the threat model
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -140,6 +141,34 @@ class SandboxResult:
         return self.status == "ok"
 
 
+_STR_FIELDS = ("value", "value_type", "error_type", "message", "resource")
+
+
+def _result_from(fields: object) -> SandboxResult:
+    """A :class:`SandboxResult` from a zygote line's ``result``, checked field by field.
+
+    The zygote already turns anything a program forged into a ``SandboxProtocolError``
+    verdict; this second check keeps a mistake there from ever raising in the reader thread.
+    """
+    names = {*_STR_FIELDS, "status", "stdout", "stderr", "elapsed_s"}
+    ok = (
+        isinstance(fields, dict)
+        and set(fields) <= names
+        and fields.get("status") in ("ok", "error", "timeout", "killed")
+        and all(isinstance(fields.get(k, ""), str) for k in ("stdout", "stderr"))
+        and all(fields.get(k) is None or isinstance(fields[k], str) for k in _STR_FIELDS)
+        and isinstance(fields.get("elapsed_s", 0.0), (int, float))
+    )
+    if not ok:
+        return SandboxResult(
+            status="error",
+            error_type="SandboxProtocolError",
+            message=f"the sandbox sent a malformed result: {str(fields)[:200]}",
+        )
+    assert isinstance(fields, dict)
+    return SandboxResult(**fields)
+
+
 class Sandbox:
     """A pool of one-shot sandboxed workers. Thread-safe; use as a context manager.
 
@@ -204,20 +233,42 @@ class Sandbox:
         self._reader.start()
 
     def _read_results(self, proc: subprocess.Popen[bytes]) -> None:
-        """Route result lines to their futures; on EOF, fail whatever is still pending."""
+        """Route result lines to their futures; on EOF, fail whatever is still pending.
+
+        Nothing a line holds may end this thread: a dead reader leaves every later program
+        waiting for a verdict that never comes. The zygote validates what programs write,
+        and each line is validated again here (:func:`_result_from`).
+        """
         assert proc.stdout is not None
-        for line in proc.stdout:
-            message = json.loads(line)
+        try:
+            for line in proc.stdout:
+                try:
+                    self._route(line)
+                except Exception:  # a bug in _route must not starve every later run
+                    continue
+        finally:
             with self._lock:
-                future = self._pending.pop(message["id"], None)
-            if future is not None:
-                future.set_result(SandboxResult(**message["result"]))
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            if self._proc is proc:
-                self._proc = None  # the next run starts a fresh zygote
-        for future in pending.values():
-            future.set_exception(SandboxError("the sandbox process exited unexpectedly"))
+                pending, self._pending = self._pending, {}
+                if self._proc is proc:
+                    self._proc = None  # the next run starts a fresh zygote
+            for future in pending.values():
+                with contextlib.suppress(InvalidStateError):  # cancelled by an arun timeout
+                    future.set_exception(SandboxError("the sandbox process exited unexpectedly"))
+
+    def _route(self, line: bytes) -> None:
+        """Resolve the future a zygote line names; a line naming none is dropped."""
+        try:
+            message = json.loads(line)
+            request = message["id"]
+            future = None
+            if isinstance(request, int):
+                with self._lock:
+                    future = self._pending.pop(request, None)
+        except (ValueError, RecursionError, TypeError, KeyError):
+            return  # no request to route it to
+        if future is not None:
+            with contextlib.suppress(InvalidStateError):  # cancelled by an arun timeout
+                future.set_result(_result_from(message.get("result")))
 
     def _shutdown(self) -> None:
         proc, self._proc = self._proc, None
@@ -292,11 +343,15 @@ class Sandbox:
         return self._wait(self.submit(code))
 
     async def arun(self, code: str) -> SandboxResult:
-        """:meth:`run` for asyncio: waits without blocking the event loop."""
+        """:meth:`run` for asyncio: waits without blocking the event loop (and, like
+        :meth:`run`, raises :class:`SandboxError`, not a bare timeout, if none comes)."""
         future = self.submit(code)
-        return await asyncio.wait_for(
-            asyncio.wrap_future(future), timeout=self.config.wall_s + _GRACE_S
-        )
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), timeout=self.config.wall_s + _GRACE_S
+            )
+        except TimeoutError:
+            raise SandboxError("the sandbox stopped answering; close it and retry") from None
 
     def run_many(self, codes: Iterable[str]) -> list[SandboxResult]:
         """Run many programs, ``pool_size`` at a time; results in input order."""
