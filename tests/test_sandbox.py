@@ -9,6 +9,7 @@ uids they used, so another run's sandboxes on the same machine do not count).
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -21,7 +22,7 @@ import pytest
 import sympy
 
 from tracemint.errors import TracemintError
-from tracemint.verify._sandbox_worker import UID_MIN, UID_SPAN
+from tracemint.verify._sandbox_worker import _PRIVATE_TMP_DIRS, UID_MIN, UID_SPAN
 from tracemint.verify.sandbox import (
     DEFAULT_ALLOWED_MODULES,
     Sandbox,
@@ -203,6 +204,7 @@ def fn(body: str, imports: str = "") -> str:
         {"entrypoint": "not valid"},
         {"unknown": 1},
         {"allowed_modules": ("os.path",)},
+        {"tmp_mb": 0},
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict[str, object]) -> None:
@@ -439,6 +441,95 @@ def test_fork_bomb_is_capped_and_cleaned_up(hostile: Callable[..., Sandbox]) -> 
     assert bomb.status in {"killed", "timeout"}
     assert time.monotonic() - start < config.wall_s + 2
     assert sb.run(fn("return 'still fine'")).value == "still fine"
+
+
+# ------------------------------------------------------------------------ hostile, persistence
+# Nothing a program leaves in a world-writable place or in SysV IPC may reach the next program
+# or outlive the sandbox (issue 15): a fresh tmpfs per program, an IPC namespace per worker.
+
+
+def _tmp_dirs() -> list[str]:
+    """The private tmp dirs this machine has (the worker skips missing ones and symlinks)."""
+    return [d for d in _PRIVATE_TMP_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+
+
+def test_tmp_dirs_are_fresh_for_every_program(permissive: Sandbox) -> None:
+    needs(permissive, "setuid", "tmp_per_program")
+    dirs, marker = _tmp_dirs(), f"tracemint-left-behind-{os.getpid()}"
+    write = (f"for d in {dirs!r}:\n        os.close(os.open(os.path.join(d, {marker!r}), "
+             "os.O_CREAT | os.O_WRONLY))\n    return os.getpid(), sorted(os.listdir(d) "
+             f"for d in {dirs!r})")  # fmt: skip
+    a = permissive.run(fn(write, "import os"))
+    assert a.status == "ok", a
+    assert all(marker in listing for listing in eval(a.value or "")[1])  # A really wrote them
+    look = f"return os.getpid(), [os.path.exists(os.path.join(d, {marker!r})) for d in {dirs!r}]"
+    b = permissive.run(fn(look, "import os"))
+    assert b.status == "ok", b
+    pid_b, seen = eval(b.value or "")
+    assert pid_b != eval(a.value or "")[0]  # another worker
+    assert seen == [False] * len(dirs)
+    assert not any(Path(d, marker).exists() for d in dirs)  # nor on the host
+
+
+def test_filling_tmp_does_not_starve_the_next_program(hostile: Callable[..., Sandbox]) -> None:
+    sb = hostile(PERMISSIVE.model_copy(update={"tmp_mb": 2}))
+    needs(sb, "setuid", "tmp_per_program")
+    fill = (
+        "import os\n"
+        "def solution():\n"
+        "    for i in range(10000):\n"
+        "        try:\n"
+        "            fd = os.open(f'/tmp/fill-{i}', os.O_CREAT | os.O_WRONLY)\n"
+        "            os.write(fd, b'x' * 65536)\n"
+        "            os.close(fd)\n"
+        "        except OSError as exc:\n"
+        "            return os.strerror(exc.errno), i\n"
+        "    return 'never full', i\n"
+    )
+    full = sb.run(fill)
+    assert full.status == "ok" and eval(full.value or "")[0] == os.strerror(errno.ENOSPC), full
+    small = ("fd = os.open('/tmp/small', os.O_CREAT | os.O_WRONLY); os.write(fd, b'ok'); "
+             "os.close(fd); return sorted(os.listdir('/tmp'))")  # fmt: skip
+    for _ in range(3):  # both pre-forked workers, then a fresh one
+        after = sb.run(fn(small, "import os"))
+        assert after.status == "ok", after
+        assert "small" in (after.value or "") and "fill-" not in (after.value or ""), after
+    workdir = sb.run(fn("open('f', 'w').write('x' * 1000); return 'ok'"))
+    assert workdir.value == "ok", workdir
+
+
+def _host_shm_keys() -> set[int]:
+    """Keys of the host's SysV shared-memory segments (the test runs in the host's IPC ns)."""
+    lines = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return {int(line.split()[0]) for line in lines if line.strip()}
+
+
+def test_sysv_shm_dies_with_the_worker(hostile: Callable[..., Sandbox]) -> None:
+    sb = hostile(SandboxConfig(**FAST, allowed_modules=("ctypes", "os")))
+    needs(sb, "setuid", "ipcns")
+    key = 0x7E000000 + os.getpid() % 0xFFFFF  # judged by this key only: the machine is shared
+    assert key not in _host_shm_keys()
+    create = (f"libc = ctypes.CDLL(None, use_errno=True); shmid = libc.shmget({key}, 4096, "
+              "0o1000 | 0o666); return shmid, ctypes.get_errno()")  # fmt: skip
+    made = sb.run(fn(create, "import ctypes"))
+    assert made.status == "ok" and eval(made.value or "")[0] >= 0, made  # it really existed
+    lookup = f"return ctypes.CDLL(None, use_errno=True).shmget({key}, 0, 0)"
+    assert sb.run(fn(lookup, "import ctypes")).value == "-1"  # the next program: gone
+    assert key not in _host_shm_keys()
+    sb.close()
+    assert key not in _host_shm_keys()
+
+
+def test_posix_shm_stays_out_of_the_hosts_dev_shm(permissive: Sandbox) -> None:
+    needs(permissive, "setuid", "tmp_per_program")
+    name = f"/dev/shm/tracemint-shm-{os.getpid()}"
+    made = permissive.run(fn(f"os.close(os.open({name!r}, os.O_CREAT | os.O_RDWR)); "
+                             f"return os.path.exists({name!r})", "import os"))  # fmt: skip
+    assert made.value == "True", made
+    assert permissive.run(fn(f"return os.path.exists({name!r})", "import os")).value == "False"
+    assert not Path(name).exists()
+    permissive.close()
+    assert not Path(name).exists()
 
 
 def test_host_is_unharmed_after_hostile_programs(sandbox_h: Sandbox) -> None:

@@ -26,6 +26,8 @@ UID_SPAN = 500_000_000
 _PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWIPC = 0x08000000
+_TMP_INODES = 4096  # files per private tmpfs: empty files cost kernel memory, not size
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
@@ -153,9 +155,74 @@ def _vm_size() -> int:
     return 0
 
 
-def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[str, bool]) -> None:
-    """Everything a worker does to itself before it may see a program (the order matters)."""
+def _private_tmpfs(path: str, size_mb: int, keep: list[str] | tuple[str, ...] = ()) -> bool:
+    """Mount a fresh tmpfs of ``size_mb`` over ``path``, binding ``keep`` entries back in.
+
+    ``keep`` names the entries of ``path`` that hold the interpreter (a checkout and its
+    virtualenv under /tmp is common in CI): hiding them would make lazy imports fail. They
+    are bound from the directory as it was before the mount and stay root-owned.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if keep else -1
+    try:
+        opts = f"size={size_mb}m,nr_inodes={_TMP_INODES},mode=1777".encode()
+        if _LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
+            return False
+        for name in keep:
+            target = os.path.join(path, name)
+            os.makedirs(target, exist_ok=True)
+            source = f"/proc/self/fd/{fd}/{name}".encode()
+            if _LIBC.mount(source, target.encode(), None, _MS_BIND | _MS_REC, None) != 0:
+                return False
+        return True
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _unshare(flags: int) -> None:
+    """``unshare(2)`` or an OSError: a protection the zygote reported must not fail open."""
+    if _LIBC.unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare({flags:#x}): {os.strerror(err)}")
+
+
+def _fresh_tmp(cfg: dict[str, Any], uid: int | None, workdir: str,
+               keep: dict[str, list[str]]) -> None:  # fmt: skip
+    """This worker's own mount namespace with a fresh, size-limited tmpfs per private dir.
+
+    Per program, not per sandbox: a tmpfs shared by the zygote's workers lets one program
+    read what an earlier one left there, or fill it so every later program gets ENOSPC.
+    The mounts die with the worker's last process, so nothing needs cleaning up. The working
+    directory usually lives under /tmp, so it is made again inside the fresh tmpfs, where
+    its files count against the same size limit.
+    """
+    _unshare(_CLONE_NEWNS)
+    for path in _PRIVATE_TMP_DIRS:
+        usable = os.path.isdir(path) and not os.path.islink(path)
+        if usable and not _private_tmpfs(path, cfg["tmp_mb"], keep.get(path, ())):
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount tmpfs on {path}: {os.strerror(err)}")
+    if not os.path.isdir(workdir):
+        parent = os.path.dirname(workdir)
+        os.makedirs(parent, mode=0o711, exist_ok=True)
+        os.chmod(parent, 0o711)
+        os.mkdir(workdir, 0o700)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+
+
+def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[str, bool],
+               keep: dict[str, list[str]] | None = None) -> None:  # fmt: skip
+    """Everything a worker does to itself before it may see a program (the order matters).
+
+    Namespaces and mounts need root, so they come first; ``keep`` maps each private tmp dir
+    to the interpreter entries to bind back into its fresh tmpfs (see :func:`_fresh_tmp`).
+    """
     os.setsid()  # own process group: the fallback cleanup is killpg
+    if prot.get("ipcns"):  # SysV IPC and POSIX message queues die with this worker
+        _unshare(_CLONE_NEWIPC)
+    if prot.get("tmp_per_program"):
+        _fresh_tmp(cfg, uid, workdir, keep or {})
     os.chdir(workdir)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise EFBIG instead
@@ -193,12 +260,13 @@ def _describe(value: Any) -> tuple[str, str]:
 
 
 def worker_main(cfg: dict[str, Any], code_fd: int, result_fd: int, workdir: str,
-                uid: int | None, prot: dict[str, bool]) -> None:  # fmt: skip
+                uid: int | None, prot: dict[str, bool],
+                keep: dict[str, list[str]] | None = None) -> None:  # fmt: skip
     """Lock down, wait for one program, run it, send one result line, exit."""
     me = os.getpid()
     limit = cfg["max_output_bytes"]
     try:
-        _lock_down(cfg, uid, workdir, prot)
+        _lock_down(cfg, uid, workdir, prot, keep)
     except BaseException as exc:
         _finish(result_fd, me, _error("SandboxSetupError", repr(exc)))
     # Blocking read of the program: 8-byte length, then UTF-8 source.

@@ -15,7 +15,9 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
 * zygote (root when the caller is): own network namespace (no interfaces up) and mount
   namespace with private tmpfs over the world-writable directories; child subreaper, so
   everything a program forks comes back here to be reaped;
-* worker: new session, rlimits (CPU, address space, processes, file size, open files, core),
+* worker: new session, its own IPC namespace and mount namespace with a fresh, size-limited
+  tmpfs over each of those directories (nothing persists from one program to the next),
+  rlimits (CPU, address space, processes, file size, open files, core),
   a fresh working directory, then ``setres[ug]id`` to a random, otherwise unused uid, so
   RLIMIT_NPROC is really enforced and ``kill(-1)`` as that uid removes every descendant;
 * in-interpreter (defence in depth only, bypassable by a determined attacker): an import
@@ -50,12 +52,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracemint.verify._sandbox_worker import (
+        _CLONE_NEWIPC,
         _CLONE_NEWNET,
         _CLONE_NEWNS,
         _LIBC,
-        _MS_BIND,
-        _MS_NODEV,
-        _MS_NOSUID,
         _MS_PRIVATE,
         _MS_REC,
         _PR_SET_CHILD_SUBREAPER,
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         UID_MIN,
         UID_SPAN,
         _error,
+        _private_tmpfs,
         worker_main,
     )
 else:
@@ -77,12 +78,10 @@ else:
         {
             name: getattr(_worker, name)
             for name in (
+                "_CLONE_NEWIPC",
                 "_CLONE_NEWNET",
                 "_CLONE_NEWNS",
                 "_LIBC",
-                "_MS_NODEV",
-                "_MS_BIND",
-                "_MS_NOSUID",
                 "_MS_PRIVATE",
                 "_MS_REC",
                 "_PR_SET_CHILD_SUBREAPER",
@@ -90,6 +89,7 @@ else:
                 "UID_MIN",
                 "UID_SPAN",
                 "_error",
+                "_private_tmpfs",
                 "worker_main",
             )
         }
@@ -130,29 +130,28 @@ def _interpreter_entries(path: str) -> set[str]:
     return out
 
 
-def _private_tmpfs(path: str) -> bool:
-    """Mount a private tmpfs over ``path``, keeping the interpreter's entries visible."""
-    keep = _interpreter_entries(path)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if keep else -1
-    try:
-        opts = b"size=64m,mode=1777"
-        if _LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
-            return False
-        for name in keep:
-            target = os.path.join(path, name)
-            os.makedirs(target, exist_ok=True)
-            source = f"/proc/self/fd/{fd}/{name}".encode()
-            if _LIBC.mount(source, target.encode(), None, _MS_BIND | _MS_REC, None) != 0:
-                return False
-        return True
-    finally:
-        if fd >= 0:
-            os.close(fd)
+def _probe(flags: int, mount_tmp: bool) -> bool:
+    """Can a worker ``unshare(flags)`` (and mount a tmpfs)? Tried once, in a throwaway child.
+
+    Workers do this for real before every program; the probe lets the zygote report the
+    protection up front and lets a worker treat a later failure as fatal, never fail open.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = _LIBC.unshare(flags) == 0
+            if ok and mount_tmp:
+                ok = _private_tmpfs("/tmp", 1)
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def _isolate() -> dict[str, bool]:
     """Namespaces and privilege checks; each one is best effort and reported."""
-    prot = {"setuid": False, "netns": False, "mountns": False, "no_new_privs": True}
+    prot = {"setuid": False, "netns": False, "mountns": False, "no_new_privs": True,
+            "ipcns": False, "tmp_per_program": False}  # fmt: skip
     if _LIBC.unshare(_CLONE_NEWNET) == 0:
         prot["netns"] = True
     if _LIBC.unshare(_CLONE_NEWNS) == 0 and (
@@ -161,8 +160,11 @@ def _isolate() -> dict[str, bool]:
         mounted = True
         for path in _PRIVATE_TMP_DIRS:
             if os.path.isdir(path) and not os.path.islink(path):
-                mounted = _private_tmpfs(path) and mounted
+                keep = sorted(_interpreter_entries(path))
+                mounted = _private_tmpfs(path, 64, keep) and mounted
         prot["mountns"] = mounted
+    prot["ipcns"] = _probe(_CLONE_NEWIPC, mount_tmp=False)
+    prot["tmp_per_program"] = prot["mountns"] and _probe(_CLONE_NEWNS, mount_tmp=True)
     _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if os.geteuid() == 0:  # probe: can a child really become an unprivileged uid?
         pid = os.fork()
@@ -286,6 +288,8 @@ class Zygote:
         self.queue: deque[tuple[int, str]] = deque()
         self.inbuf = bytearray()
         self.tmp_root = tempfile.mkdtemp(prefix="tracemint-sandbox-")
+        # interpreter entries each worker binds back into its fresh tmpfs (computed once)
+        self.keep = {path: sorted(_interpreter_entries(path)) for path in _PRIVATE_TMP_DIRS}
         os.chmod(self.tmp_root, 0o711)
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -321,7 +325,7 @@ class Zygote:
                 os.closerange(5, 1 << 16)
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                worker_main(self.cfg, 3, 4, workdir, uid, self.prot)
+                worker_main(self.cfg, 3, 4, workdir, uid, self.prot, self.keep)
             finally:
                 os._exit(71)
         os.close(code_r)

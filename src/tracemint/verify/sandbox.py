@@ -16,8 +16,10 @@ What protects the host, strongest first (``docs/sandbox.md`` is the threat model
 * process limits (CPU, wall clock, address space, processes, file size, open files) and a
   random unprivileged uid per worker (only when the caller is root), which makes
   RLIMIT_NPROC bite and lets every descendant be killed afterwards;
-* a network namespace with no interface up, and a private tmpfs over /tmp, /var/tmp,
-  /dev/shm (where the kernel allows; see :attr:`Sandbox.protections`);
+* a network namespace with no interface up, an IPC namespace per worker (SysV IPC and
+  POSIX message queues die with it), and a fresh, size-limited tmpfs per *program* over
+  /tmp, /var/tmp, /dev/shm, /run/lock (where the kernel allows; see
+  :attr:`Sandbox.protections`);
 * an empty environment (``PATH`` and ``LANG`` only) and a fresh working directory;
 * *defence in depth only*: an import allow-list and ``open`` confined to the working
   directory. Both live inside the same CPython as the program and can be bypassed by a
@@ -96,6 +98,10 @@ class SandboxConfig(BaseModel):
     max_processes: int = Field(8, ge=1, le=256)  # RLIMIT_NPROC (threads count too)
     max_file_bytes: int = Field(1 << 20, ge=0)  # RLIMIT_FSIZE: largest file a program writes
     max_open_files: int = Field(32, ge=8, le=1024)  # RLIMIT_NOFILE
+    # Size of the fresh tmpfs each program gets over /tmp, /var/tmp, /dev/shm and /run/lock
+    # (each; the working directory lives in the /tmp one). Per program so that no program
+    # reads another's files or fills the disk for the next; see protections["tmp_per_program"].
+    tmp_mb: int = Field(16, ge=1, le=4096)
     seed: int = 0  # random.seed() before each program, so runs are reproducible
     prefork: bool = True  # False: fork on demand (only useful to measure what pre-forking buys)
     require_isolation: bool = False  # True: refuse to start without setuid and a netns
