@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
 import threading
 import time
@@ -378,7 +379,9 @@ def test_bypassing_the_import_hook_still_runs_unprivileged(sandbox_h: Sandbox) -
     uid, euid, groups = eval(result.value or "")  # a tuple of ints we produced above
     assert uid == euid >= UID_MIN and groups == []
     shadow = sandbox_h.run(BYPASS + fn("return os.read(os.open('/etc/shadow', os.O_RDONLY), 9)"))
-    assert (shadow.status, shadow.error_type) == ("error", "PermissionError")
+    # unreadable for the uid, or not even there in the minimal root
+    assert shadow.status == "error" and shadow.error_type in {"PermissionError",
+                                                              "FileNotFoundError"}  # fmt: skip
 
 
 def test_writes_outside_workdir_fail_or_stay_private(permissive: Sandbox) -> None:
@@ -386,7 +389,8 @@ def test_writes_outside_workdir_fail_or_stay_private(permissive: Sandbox) -> Non
     target = Path("/root") / f"pwned-{os.getpid()}"  # root's home: mode 0700, never a tmpfs
     result = permissive.run(fn(f"return os.open({str(target)!r}, os.O_CREAT | os.O_WRONLY)",
                                "import os"))  # fmt: skip
-    assert (result.status, result.error_type) == ("error", "PermissionError")
+    # EACCES for the uid, or EROFS (OSError) in the read-only minimal root
+    assert result.status == "error" and result.error_type in {"PermissionError", "OSError"}
     assert not target.exists()
     target.unlink(missing_ok=True)
     if permissive.protections.get("mountns"):
@@ -539,6 +543,148 @@ def test_host_is_unharmed_after_hostile_programs(sandbox_h: Sandbox) -> None:
     if pid == 0:
         os._exit(7)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+
+
+# ---------------------------------------------------------- hostile, processes and host files
+# Issue 15, items 4-6: the minimal root. A program that reaches `os` can neither start a
+# process (nothing visible is executable), nor read the checkout, its runs, the inputs or a
+# home directory (they are not there), nor reach a host AF_UNIX socket.
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+EXECS = {
+    "popen via random._os": "return random._os.popen('id > {m}; id').read()",
+    "os.system": "return os.system('id > {m}')",
+    "execv /bin/sh": "os.execv('/bin/sh', ['sh', '-c', 'id > {m}'])",
+    "execv /proc/self/exe": "os.execv('/proc/self/exe', ['py', '-c', \"open('{m}', 'w')\"])",
+    "posix_spawn": "return os.posix_spawn('/bin/sh', ['sh', '-c', 'id > {m}'], {{}})",
+    "fork + execv": "pid = os.fork()\n    if pid == 0:\n        try:\n            os.execv("
+                    "'/bin/sh', ['sh', '-c', 'id > {m}'])\n        finally:\n            "
+                    "os._exit(99)\n    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])",
+    "own file": "open('x', 'w').write('#!/bin/sh\\nid > {m}\\n')\n    os.chmod('x', 0o755)"
+                "\n    os.execv('./x', ['x'])",
+}  # fmt: skip
+
+
+@pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """A world-writable directory in the checkout: visible to the host, and to a program
+    that is not confined to the minimal root (so the tests below would see an escape)."""
+    path = CHECKOUT / f".sandbox-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    path.mkdir(mode=0o777)
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("attack", sorted(EXECS))
+def test_no_process_can_be_spawned(hostile: Callable[..., Sandbox], host_dir: Path,
+                                   attack: str) -> None:  # fmt: skip
+    config = SandboxConfig(**FAST, allowed_modules=("os", "random"), pool_size=1)
+    sb = hostile(config)
+    needs(sb, "setuid", "minimal_root")
+    marker = host_dir / "spawned"
+    result = sb.run(fn(EXECS[attack].format(m=str(marker)), "import os, random"))
+    assert not marker.exists(), f"{attack}: a process ran: {marker.read_text()!r}"
+    if result.status == "ok":  # the call returned: no output, and the shell's status
+        assert "uid=" not in (result.value or "") + result.stdout, result
+        assert result.value in {"", "32512", "99"}, result  # 32512: 127, "not found"
+    else:
+        assert result.status == "error", result
+        # ImportError: popen's lazily imported C extension cannot be mapped from noexec mounts
+        assert result.error_type in {"FileNotFoundError", "PermissionError", "ImportError"}, (
+            result)  # fmt: skip
+
+
+def test_checkout_runs_inputs_and_home_are_invisible(hostile: Callable[..., Sandbox],
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    sb = hostile(PERMISSIVE)
+    needs(sb, "setuid", "minimal_root")
+    secret = f"reference-answer-{os.urandom(8).hex()}"
+    run_dir = CHECKOUT / "runs" / f"sandbox-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    created_runs = not run_dir.parent.exists()
+    run_dir.mkdir(parents=True)
+    try:
+        for folder in (run_dir, run_dir.parent):  # world-readable: only hiding protects it
+            folder.chmod(0o755)
+        (run_dir / "cache.sqlite").write_text(f"completion with {secret}")
+        (run_dir / "cache.sqlite").chmod(0o644)
+        problems = tmp_path / "problems.jsonl"
+        problems.write_text(f'{{"question": "1+1", "answer": "{secret}"}}\n')
+        home = Path.home()
+        readable = [CHECKOUT / "README.md", CHECKOUT / "pyproject.toml",
+                    run_dir / "cache.sqlite", problems]  # fmt: skip
+        listed = [CHECKOUT, CHECKOUT / "runs", run_dir, home, home / ".cache", Path("/root"),
+                  tmp_path]  # fmt: skip
+        program = (
+            "def solution():\n"
+            "    seen = {}\n"
+            f"    for path in {[str(p) for p in readable]!r}:\n"
+            "        try:\n"
+            "            seen[path] = os.read(os.open(path, os.O_RDONLY), 1 << 16).decode()\n"
+            "        except OSError as exc:\n"
+            "            seen[path] = type(exc).__name__\n"
+            f"    for path in {[str(p) for p in listed]!r}:\n"
+            "        try:\n"
+            "            seen[path] = sorted(os.listdir(path))\n"
+            "        except OSError as exc:\n"
+            "            seen[path] = type(exc).__name__\n"
+            "    return repr(seen)\n"
+        )
+        result = sb.run("import os\n" + program)
+        assert result.status == "ok", result
+        seen = eval(result.value or "")  # a dict of str / list of str we produced above
+        assert secret not in result.value + result.stdout
+        for path in readable:
+            assert seen[str(path)] == "FileNotFoundError", (path, seen[str(path)][:200])
+        for path in listed:  # gone, or only the way down to the interpreter (the venv)
+            entries = seen[str(path)]
+            assert entries == "FileNotFoundError" or not {"README.md", "pyproject.toml",
+                "runs", "src", "tests", "cache.sqlite", "problems.jsonl"} & set(entries), (
+                path, entries)  # fmt: skip
+    finally:
+        shutil.rmtree(run_dir if not created_runs else run_dir.parent, ignore_errors=True)
+
+
+def test_host_unix_sockets_are_unreachable(hostile: Callable[..., Sandbox],
+                                           host_dir: Path) -> None:  # fmt: skip
+    sb = hostile(PERMISSIVE)
+    needs(sb, "setuid", "netns", "minimal_root")
+    tag = f"tracemint-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    servers = []
+    try:
+        for address in (str(host_dir / "s"), f"/tmp/{tag}.sock", "\0" + tag):
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(address)
+            if not address.startswith("\0"):
+                os.chmod(address, 0o777)  # anyone who can see it may connect
+            server.listen(1)
+            server.setblocking(False)
+            servers.append((address, server))
+        connect = (
+            "def solution():\n"
+            "    out = []\n"
+            f"    for address in {[a for a, _ in servers]!r}:\n"
+            "        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+            "        try:\n"
+            "            s.connect(address)\n"
+            "            out.append('connected')\n"
+            "        except OSError as exc:\n"
+            "            out.append(type(exc).__name__)\n"
+            "    return out\n"
+        )
+        result = sb.run("import socket\n" + connect)
+        assert result.status == "ok", result
+        assert "connected" not in (result.value or ""), result
+        for _address, server in servers:
+            with pytest.raises(BlockingIOError):  # nothing arrived
+                server.accept()[0].close()
+    finally:
+        for address, server in servers:
+            server.close()
+            if not address.startswith("\0"):
+                Path(address).unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------ hostile, result channel

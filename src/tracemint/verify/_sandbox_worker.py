@@ -33,6 +33,8 @@ _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
 _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 _MS_BIND = 4096
+_MS_RDONLY, _MS_NOEXEC, _MS_REMOUNT = 1, 8, 32
+_MNT_DETACH = 2
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -165,7 +167,9 @@ def _private_tmpfs(path: str, size_mb: int, keep: list[str] | tuple[str, ...] = 
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if keep else -1
     try:
         opts = f"size={size_mb}m,nr_inodes={_TMP_INODES},mode=1777".encode()
-        if _LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
+        # noexec: a program must not write a binary here and run it (issue 15, item 4)
+        flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+        if _LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", flags, opts) != 0:
             return False
         for name in keep:
             target = os.path.join(path, name)
@@ -211,6 +215,20 @@ def _fresh_tmp(cfg: dict[str, Any], uid: int | None, workdir: str,
             os.chown(workdir, uid, uid)
 
 
+def _hide_proc(already_own_ns: bool) -> None:
+    """Unmount /proc in this worker's own mount namespace, the last thing root does here.
+
+    The zygote needs /proc (it finds a program's leftovers there), the program does not:
+    ``/proc/self/exe`` is a magic link to the interpreter on the *host's* file system, so
+    it would bypass the noexec minimal root and let a program ``execve`` a new process.
+    """
+    if not already_own_ns:
+        _unshare(_CLONE_NEWNS)
+    if _LIBC.umount2(b"/proc", _MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount /proc: {os.strerror(err)}")
+
+
 def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[str, bool],
                keep: dict[str, list[str]] | None = None) -> None:  # fmt: skip
     """Everything a worker does to itself before it may see a program (the order matters).
@@ -240,6 +258,8 @@ def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[st
     limits[resource.RLIMIT_NPROC] = (nproc, nproc)
     for which, value in limits.items():
         resource.setrlimit(which, value)
+    if prot.get("minimal_root"):
+        _hide_proc(already_own_ns=bool(prot.get("tmp_per_program")))
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)

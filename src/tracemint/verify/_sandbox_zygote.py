@@ -15,6 +15,8 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
 * zygote (root when the caller is): own network namespace (no interfaces up) and mount
   namespace with private tmpfs over the world-writable directories; child subreaper, so
   everything a program forks comes back here to be reaped;
+* zygote, after preloading: ``pivot_root`` into a minimal, read-only, noexec root holding
+  only the interpreter's directories (see :func:`_enter_minimal_root`);
 * worker: new session, its own IPC namespace and mount namespace with a fresh, size-limited
   tmpfs over each of those directories (nothing persists from one program to the next),
   rlimits (CPU, address space, processes, file size, open files, core),
@@ -33,6 +35,7 @@ is untrusted: :func:`check_frame` turns anything malformed into the program's ow
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import importlib.util
 import json
@@ -56,8 +59,15 @@ if TYPE_CHECKING:
         _CLONE_NEWNET,
         _CLONE_NEWNS,
         _LIBC,
+        _MNT_DETACH,
+        _MS_BIND,
+        _MS_NODEV,
+        _MS_NOEXEC,
+        _MS_NOSUID,
         _MS_PRIVATE,
+        _MS_RDONLY,
         _MS_REC,
+        _MS_REMOUNT,
         _PR_SET_CHILD_SUBREAPER,
         _PRIVATE_TMP_DIRS,
         UID_MIN,
@@ -83,6 +93,13 @@ else:
                 "_CLONE_NEWNS",
                 "_LIBC",
                 "_MS_PRIVATE",
+                "_MNT_DETACH",
+                "_MS_REMOUNT",
+                "_MS_RDONLY",
+                "_MS_NOSUID",
+                "_MS_NODEV",
+                "_MS_NOEXEC",
+                "_MS_BIND",
                 "_MS_REC",
                 "_PR_SET_CHILD_SUBREAPER",
                 "_PRIVATE_TMP_DIRS",
@@ -126,8 +143,105 @@ def _interpreter_entries(path: str) -> set[str]:
     for n in needed:
         real = os.path.realpath(n) + os.sep
         if real.startswith(root):
-            out.add(real[len(root) :].split(os.sep, 1)[0])
+            name = real[len(root) :].split(os.sep, 1)[0]
+            if os.path.exists(os.path.join(path, name)):  # not in a minimal root: not needed
+                out.add(name)
     return out
+
+
+_DEV_NODES = ("null", "zero", "random", "urandom")
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
+
+
+def _interpreter_dirs() -> list[str]:
+    """The directories the interpreter imports from, and nothing else of the host.
+
+    ``sys.path`` entries below the interpreter's prefixes: the standard library, its
+    extension modules and site-packages, wherever they live (a virtualenv inside the
+    checkout included). Entries outside them (an editable install's ``src``, the working
+    directory) are left out: workers load their own code by path before the switch, and
+    the project, its runs, inputs and the user's home must stay invisible (issue 15, 5).
+    """
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix,
+                                              sys.base_exec_prefix)}  # fmt: skip
+    out: list[str] = []
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        for path in {os.path.abspath(entry), os.path.realpath(entry)}:
+            real = os.path.realpath(path)
+            if any(real.startswith(p + os.sep) for p in prefixes) and path not in out:
+                out.append(path)
+    return out
+
+
+def _mount_or_raise(source: bytes | None, target: str, fstype: bytes | None, flags: int,
+                    data: bytes | None = None) -> None:  # fmt: skip
+    if _LIBC.mount(source, target.encode(), fstype, flags, data) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source!r} on {target}: {os.strerror(err)}")
+
+
+def _bind_read_only(source: str, target: str, rec: bool = False) -> None:
+    """Bind ``source`` on ``target``, then make that mount read-only, noexec, nosuid, nodev."""
+    _mount_or_raise(source.encode(), target, None, _MS_BIND | (_MS_REC if rec else 0))
+    locked = _MS_RDONLY | _MS_NOEXEC | _MS_NOSUID | _MS_NODEV
+    _mount_or_raise(None, target, None, _MS_REMOUNT | _MS_BIND | locked)
+
+
+def _enter_minimal_root() -> bool:
+    """Switch the zygote (and so every worker) to a root that holds only the interpreter.
+
+    A tmpfs root with read-only, **noexec** binds of :func:`_interpreter_dirs`, /proc (for
+    the zygote's cleanup; workers unmount it), four device nodes, and private noexec tmpfs
+    over the world-writable dirs. Nothing visible can be executed, so ``os.system``,
+    ``popen``, ``execv`` and ``posix_spawn`` fail with no shell or binary in reach (issue
+    15, item 4) even though the program reaches ``os``; the checkout, its runs, inputs and
+    home directories are simply not there (item 5); host AF_UNIX path sockets have no path
+    (item 6). Done once, after preloading, so no worker pays for it. The running interpreter
+    needs no exec; a C extension the preload did not load cannot be loaded later.
+    """
+    number = _SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        return False
+    dirs = _interpreter_dirs()
+    new = tempfile.mkdtemp(prefix="tracemint-root-")
+    _mount_or_raise(b"tmpfs", new, b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                    b"size=1m,mode=755")  # fmt: skip
+    for path in _PRIVATE_TMP_DIRS:
+        if os.path.isdir(path) and not os.path.islink(path):
+            inside = new + path
+            os.makedirs(inside, exist_ok=True)
+            if not _private_tmpfs(inside, 64):
+                return False
+    os.makedirs(new + "/proc")
+    _mount_or_raise(b"/proc", new + "/proc", None, _MS_BIND | _MS_REC)
+    locked = _MS_NOEXEC | _MS_NOSUID | _MS_NODEV
+    _mount_or_raise(None, new + "/proc", None, _MS_REMOUNT | _MS_BIND | locked)
+    os.makedirs(new + "/dev", exist_ok=True)
+    for name in _DEV_NODES:
+        if os.path.exists(f"/dev/{name}"):
+            open(f"{new}/dev/{name}", "w").close()
+            _mount_or_raise(f"/dev/{name}".encode(), f"{new}/dev/{name}", None, _MS_BIND)
+            flags = _MS_REMOUNT | _MS_BIND | _MS_NOEXEC | _MS_NOSUID
+            _mount_or_raise(None, f"{new}/dev/{name}", None, flags)
+    for path in sorted(dirs, key=len):  # a parent first, so it cannot hide a child's bind
+        os.makedirs(new + path, exist_ok=True)
+        _bind_read_only(path, new + path)
+    os.chdir(new)
+    if _LIBC.syscall(number, b".", b".") != 0:  # pivot_root(".", "."): the old root on top
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+    try:  # past pivot_root there is no way back: a failure ends the zygote (fail closed)
+        _mount_or_raise(None, ".", None, _MS_REC | _MS_PRIVATE)
+        if _LIBC.umount2(b".", _MNT_DETACH) != 0:  # ... and gone
+            err = ctypes.get_errno()
+            raise OSError(err, f"umount the old root: {os.strerror(err)}")
+        os.chdir("/")
+        _mount_or_raise(None, "/", None, _MS_REMOUNT | _MS_RDONLY | locked)
+    except OSError as exc:
+        raise RuntimeError(f"sandbox: half-entered minimal root: {exc}") from exc
+    return True
 
 
 def _probe(flags: int, mount_tmp: bool) -> bool:
@@ -507,6 +621,13 @@ def main() -> None:
             importlib.import_module(name)
     if not prot["netns"]:
         import socket  # noqa: F401 - preloaded so the fallback can patch it in workers
+    prot["minimal_root"] = False
+    if prot["mountns"] and prot["tmp_per_program"]:
+        try:
+            prot["minimal_root"] = _enter_minimal_root()
+        except OSError as exc:  # before pivot_root: the host's root, as without mountns
+            os.chdir("/")
+            print(f"sandbox: no minimal root: {exc}", file=sys.stderr)
     Zygote(cfg, prot).serve()
 
 

@@ -18,8 +18,9 @@ What protects the host, strongest first (``docs/sandbox.md`` is the threat model
   RLIMIT_NPROC bite and lets every descendant be killed afterwards;
 * a network namespace with no interface up, an IPC namespace per worker (SysV IPC and
   POSIX message queues die with it), and a fresh, size-limited tmpfs per *program* over
-  /tmp, /var/tmp, /dev/shm, /run/lock (where the kernel allows; see
-  :attr:`Sandbox.protections`);
+  /tmp, /var/tmp, /dev/shm, /run/lock, all inside a minimal root that holds only the
+  interpreter's directories, read-only and noexec: no binary to run, no checkout, runs,
+  inputs or home to read (where the kernel allows; see :attr:`Sandbox.protections`);
 * an empty environment (``PATH`` and ``LANG`` only) and a fresh working directory;
 * *defence in depth only*: an import allow-list and ``open`` confined to the working
   directory. Both live inside the same CPython as the program and can be bypassed by a
