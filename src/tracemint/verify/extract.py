@@ -27,9 +27,9 @@ from fractions import Fraction
 
 from .equivalence import compare, split_structure
 from .hedges import (
-    FALLBACK_HEDGE,
     PREFIX_HEDGE,
     UNSURE,
+    fallback_doubt,
     introducing_clause,
     snippet,
     tail_problem,
@@ -196,26 +196,26 @@ def _number_text(m: re.Match[str], text: str) -> str:
 
 
 def _number_fallback(text: str, reading: Reading) -> Extraction | None:
-    """The last number, unless its sentence hedges or it ends a list of candidates."""
-    blank = _CALCULATOR.sub(lambda m: " " * len(m.group(0)), text)
-    prev, last = _numbers(blank)
+    """The last number, unless its sentence hedges or it ends a list of candidates.
+    (``extract`` has already blanked calculator notes, so none is read as a number.)"""
+    prev, last = _numbers(text)
     if last is None:
         return None
-    answer = _number_text(last, blank)
-    prefix = blank[sentence_start(blank, last.start()) : last.start()]
+    answer = _number_text(last, text)
+    prefix = text[sentence_start(text, last.start()) : last.start()]
     problem = None
-    m = FALLBACK_HEDGE.search(introducing_clause(prefix)) or UNSURE.search(prefix)
+    m = fallback_doubt(prefix)
     if m is not None:
         problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
     elif (
         prev is not None
-        and _value(_number_text(prev, blank)) != _value(answer)
-        and _LIST_GAP.fullmatch(blank, prev.end(), last.start())
+        and _value(_number_text(prev, text)) != _value(answer)
+        and _LIST_GAP.fullmatch(text, prev.end(), last.start())
     ):
-        problem = f"hedged answer: candidate list: {snippet(blank[prev.start() : last.end()])}"
+        problem = f"hedged answer: candidate list: {snippet(text[prev.start() : last.end()])}"
     else:
         problem = tail_problem(
-            blank[last.end() :],
+            text[last.end() :],
             value=_value(answer),
             vocabulary=reading.vocabulary,
             letters=reading.letters,
@@ -234,11 +234,7 @@ def _boolean_fallback(text: str, reading: Reading) -> Extraction | None:
     answer = last.group(1).lower()
     prefix = text[sentence_start(text, last.start()) : last.start()]
     problem = None
-    m = (
-        FALLBACK_HEDGE.search(introducing_clause(prefix))
-        or UNSURE.search(prefix)
-        or _BOOLEAN.search(prefix)
-    )
+    m = fallback_doubt(prefix) or _BOOLEAN.search(prefix)
     if m is not None:
         problem = f"hedged answer: {m.group(0)!r} before the answer: {snippet(prefix + answer)}"
     elif (
@@ -295,7 +291,7 @@ def _choice_fallback(text: str, options: dict[str, str], reading: Reading) -> Ex
     start = sentence_start(text, last.start())
     prefix = text[start : last.start()]
     problem = None
-    hedge = FALLBACK_HEDGE.search(introducing_clause(prefix)) or UNSURE.search(prefix)
+    hedge = fallback_doubt(prefix)
     if hedge is not None:
         problem = f"hedged answer: {hedge.group(0)!r} before the answer: {snippet(prefix)}"
     elif (

@@ -125,6 +125,12 @@ def introducing_clause(prefix: str) -> str:
     """The part of ``prefix`` (the sentence before an answer) that introduces the answer."""
     ends = [m.end() for m in _CLAUSE_CUT.finditer(prefix)]
     return prefix[ends[-1] :] if ends else prefix
+
+
+def fallback_doubt(prefix: str) -> re.Match[str] | None:
+    """What voids a marker-less answer in its own sentence ``prefix``: a hedge or negation
+    in the clause that introduces it, or doubt about oneself anywhere before it."""
+    return FALLBACK_HEDGE.search(introducing_clause(prefix)) or UNSURE.search(prefix)
 _NUMBER_WORDS = (
     r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fourty|fifty|sixty"
