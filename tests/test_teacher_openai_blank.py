@@ -13,26 +13,12 @@ from typing import Any
 import pytest
 
 from conftest_server import start_test_server
+from test_teacher_openai import FAST, requests
 from tracemint.cache import CallCache, call_key
 from tracemint.errors import TeacherUnavailableError
 from tracemint.stages.sample import CachedCaller
 from tracemint.teachers.base import Completion, GenerationRequest
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig, empty_reply
-
-FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
-
-
-def _requests(n: int, **kw: Any) -> list[GenerationRequest]:
-    return [
-        GenerationRequest(
-            messages=({"role": "user", "content": f"Question {i}?"},),
-            temperature=0.7,
-            seed=i,
-            sample_index=i,
-            **kw,
-        )
-        for i in range(n)
-    ]
 
 
 def _teacher(url: str, **cfg: Any) -> OpenAITeacher:
@@ -53,7 +39,7 @@ def _generate(teacher: OpenAITeacher, reqs: list[GenerationRequest]) -> list[Com
 def test_blank_replies_are_retried(kind: str) -> None:
     with start_test_server(blank_replies=2, blank_kind=kind) as (url, stats):
         teacher = _teacher(url, max_retries=4)
-        out = _generate(teacher, _requests(3))
+        out = _generate(teacher, requests(3))
         s = stats()
     assert all(c.text.strip() for c in out)  # every call ended with a real answer
     assert teacher.stats.empty_replies == 6 and teacher.stats.retries == 6
@@ -62,7 +48,7 @@ def test_blank_replies_are_retried(kind: str) -> None:
 
 
 def test_a_blank_reply_is_never_cached(tmp_path: Path) -> None:
-    req = _requests(1)[0]
+    req = requests(1)[0]
     cache = CallCache(tmp_path / "calls.sqlite")
     try:
         with start_test_server(blank_replies=5) as (url, stats):
@@ -100,14 +86,14 @@ def test_a_blank_reply_is_never_cached(tmp_path: Path) -> None:
 def test_an_empty_truncated_reply_is_an_answer() -> None:
     with start_test_server(blank_replies=3, blank_kind="empty") as (url, _):
         teacher = _teacher(url, max_retries=4)
-        (c,) = _generate(teacher, _requests(1, max_tokens=3))
+        (c,) = _generate(teacher, requests(1, max_tokens=3))
     assert c.truncated and c.text == "" and teacher.stats.empty_replies == 0
 
 
 def test_an_empty_continuation_of_a_prefill_is_an_answer() -> None:
     with start_test_server(blank_replies=3, blank_kind="empty") as (url, _):
         teacher = _teacher(url, max_retries=4)
-        (c,) = _generate(teacher, _requests(1, prefill="Step 1: 2 + 2 = 4. The answer is 4."))
+        (c,) = _generate(teacher, requests(1, prefill="Step 1: 2 + 2 = 4. The answer is 4."))
     assert c.text == "" and teacher.stats.empty_replies == 0
 
 
