@@ -355,10 +355,11 @@ def check_frame(data: bytes, max_output_bytes: int) -> dict[str, Any]:
     """Validate everything a worker's result pipe carried; never raises.
 
     The program can write to that pipe (its worker holds the write end while it runs), so
-    the bytes are untrusted: exactly one newline-terminated UTF-8 JSON object with exactly
-    the result fields, each of the right type, or a ``SandboxProtocolError`` verdict that
-    names what was wrong. A program can at worst report a result of its own making, which
-    is no more than ``return`` gives it; it can never break the zygote or the caller.
+    the bytes are untrusted: exactly one newline-terminated JSON object, byte for byte as
+    :func:`json.dumps` writes it, with exactly the result fields, each of the right type,
+    or a ``SandboxProtocolError`` verdict that names what was wrong. A program can at worst
+    report a result of its own making, which is no more than ``return`` gives it; it can
+    never break the zygote or the caller.
     """
     frames = data.count(b"\n")
     if frames != 1 or not data.endswith(b"\n"):
@@ -371,6 +372,10 @@ def check_frame(data: bytes, max_output_bytes: int) -> dict[str, Any]:
         return _protocol_error("a frame that is not JSON")
     if not isinstance(frame, dict):
         return _protocol_error(f"a JSON {type(frame).__name__}, not an object")
+    if (json.dumps(frame) + "\n").encode() != data:
+        # json.loads forgives whitespace, duplicate keys and escapes a worker never writes:
+        # anything else on the channel (a program's stray "\t" before the frame) is its own
+        return _protocol_error("a frame not byte for byte in the worker's encoding")
     extra = sorted(set(frame) - set(_RESULT_FIELDS))
     missing = [name for name in _RESULT_FIELDS if name not in frame]
     if extra or missing:
