@@ -2,7 +2,8 @@
 
 Imported by the zygote (:mod:`tracemint.verify._sandbox_zygote`) before it forks, so this
 costs nothing per execution. Order of :func:`_lock_down` matters: rlimits and the working
-directory while still root, then the uid drop, then the in-interpreter guards (which are
+directory while still root, then the uid drop, then the syscall filter
+(:mod:`tracemint.verify._sandbox_filter`), then the in-interpreter guards (which are
 defence in depth only) just before the program runs.
 """
 
@@ -18,7 +19,19 @@ import random
 import resource
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracemint.verify import _sandbox_filter as _filter
+else:  # by path, like this module itself in the zygote: no tracemint package import there
+    import importlib.util
+    from pathlib import Path
+
+    _spec = importlib.util.spec_from_file_location(
+        "_tracemint_sandbox_filter", Path(__file__).with_name("_sandbox_filter.py")
+    )
+    _filter = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_filter)
 
 USER_MODULE = "__sandbox__"
 UID_MIN = 1_500_000_000  # random per-worker uids come from [UID_MIN, UID_MIN + UID_SPAN)
@@ -272,6 +285,8 @@ def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[st
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if not prot["netns"]:
         _deny_sockets()
+    if prot.get("seccomp"):  # last: from here on no exec, socket, namespace or mount call
+        _filter.install()
 
 
 def _describe(value: Any) -> tuple[str, str]:

@@ -22,6 +22,8 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
   rlimits (CPU, address space, processes, file size, open files, core),
   a fresh working directory, then ``setres[ug]id`` to a random, otherwise unused uid, so
   RLIMIT_NPROC is really enforced and ``kill(-1)`` as that uid removes every descendant;
+  then a seccomp filter (no exec, no socket, no namespace or mount call; see
+  :mod:`tracemint.verify._sandbox_filter`);
 * in-interpreter (defence in depth only, bypassable by a determined attacker): an import
   allow-list, ``open`` confined to the working directory, capped stdout/stderr.
 
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
         UID_MIN,
         UID_SPAN,
         _error,
+        _filter,
         _private_tmpfs,
         worker_main,
     )
@@ -106,6 +109,7 @@ else:
                 "UID_MIN",
                 "UID_SPAN",
                 "_error",
+                "_filter",
                 "_private_tmpfs",
                 "worker_main",
             )
@@ -262,10 +266,10 @@ def _probe(flags: int, mount_tmp: bool) -> bool:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
-def _isolate() -> dict[str, bool]:
+def _isolate(syscall_filter: bool) -> dict[str, bool]:
     """Namespaces and privilege checks; each one is best effort and reported."""
     prot = {"setuid": False, "netns": False, "mountns": False, "no_new_privs": True,
-            "ipcns": False, "tmp_per_program": False}  # fmt: skip
+            "ipcns": False, "tmp_per_program": False, "seccomp": False}  # fmt: skip
     if _LIBC.unshare(_CLONE_NEWNET) == 0:
         prot["netns"] = True
     if _LIBC.unshare(_CLONE_NEWNS) == 0 and (
@@ -279,6 +283,8 @@ def _isolate() -> dict[str, bool]:
         prot["mountns"] = mounted
     prot["ipcns"] = _probe(_CLONE_NEWIPC, mount_tmp=False)
     prot["tmp_per_program"] = prot["mountns"] and _probe(_CLONE_NEWNS, mount_tmp=True)
+    # before pivot_root: finding libseccomp runs ldconfig
+    prot["seccomp"] = syscall_filter and _filter.probe()
     _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if os.geteuid() == 0:  # probe: can a child really become an unprivileged uid?
         pid = os.fork()
@@ -620,7 +626,7 @@ def main() -> None:
     """Entry point: config from argv[1] (JSON), isolate, preload, serve until stdin closes."""
     cfg = json.loads(sys.argv[1])
     os.chdir("/")
-    prot = _isolate()
+    prot = _isolate(cfg["syscall_filter"])
     for name in cfg["allowed_modules"]:  # preloaded once here, so workers fork warm
         with contextlib.suppress(Exception):
             importlib.import_module(name)

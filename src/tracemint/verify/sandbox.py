@@ -105,6 +105,9 @@ class SandboxConfig(BaseModel):
     tmp_mb: int = Field(16, ge=1, le=4096)
     seed: int = 0  # random.seed() before each program, so runs are reproducible
     prefork: bool = True  # False: fork on demand (only useful to measure what pre-forking buys)
+    # False: no seccomp filter (only to measure what it costs, and for the test that shows it
+    # is the filter that refuses); see protections["seccomp"] and verify/_sandbox_filter.py
+    syscall_filter: bool = True
     require_isolation: bool = False  # True: refuse to start without setuid and a netns
 
     @field_validator("entrypoint")
