@@ -133,11 +133,10 @@ def test_watch_learns_uids_only_from_its_own_sandboxes() -> None:
         finally:
             watch.stop()
         assert theirs._proc is not None
-        their_uids = {
-            uid
-            for pid, (uid, ppid) in processes().items()
-            if ppid == theirs._proc.pid and in_sandbox_range(uid)
-        }
+        table = processes()  # their workers: the zygote's children (root, waiting) and theirs
+        below = {pid for pid, (_, ppid) in table.items() if ppid == theirs._proc.pid}
+        below |= {pid for pid, (_, ppid) in table.items() if ppid in below}
+        their_uids = {table[pid][0] for pid in below if in_sandbox_range(table[pid][0])}
         assert watch.uids and their_uids and not (watch.uids & their_uids)
         assert watch.leftovers()  # our idle workers are alive until the sandbox closes
     watch.sample()
@@ -461,16 +460,16 @@ def test_tmp_dirs_are_fresh_for_every_program(permissive: Sandbox) -> None:
     needs(permissive, "setuid", "tmp_per_program")
     dirs, marker = _tmp_dirs(), f"tracemint-left-behind-{os.getpid()}"
     write = (f"for d in {dirs!r}:\n        os.close(os.open(os.path.join(d, {marker!r}), "
-             "os.O_CREAT | os.O_WRONLY))\n    return os.getpid(), sorted(os.listdir(d) "
+             "os.O_CREAT | os.O_WRONLY))\n    return os.getuid(), sorted(os.listdir(d) "
              f"for d in {dirs!r})")  # fmt: skip
     a = permissive.run(fn(write, "import os"))
     assert a.status == "ok", a
     assert all(marker in listing for listing in eval(a.value or "")[1])  # A really wrote them
-    look = f"return os.getpid(), [os.path.exists(os.path.join(d, {marker!r})) for d in {dirs!r}]"
+    look = f"return os.getuid(), [os.path.exists(os.path.join(d, {marker!r})) for d in {dirs!r}]"
     b = permissive.run(fn(look, "import os"))
     assert b.status == "ok", b
-    pid_b, seen = eval(b.value or "")
-    assert pid_b != eval(a.value or "")[0]  # another worker
+    uid_b, seen = eval(b.value or "")
+    assert uid_b != eval(a.value or "")[0]  # another worker (each has a uid of its own)
     assert seen == [False] * len(dirs)
     assert not any(Path(d, marker).exists() for d in dirs)  # nor on the host
 

@@ -40,6 +40,7 @@ _PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
+_CLONE_NEWPID = 0x20000000
 _TMP_INODES = 4096  # files per private tmpfs: empty files cost kernel memory, not size
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -242,6 +243,38 @@ def _hide_proc(already_own_ns: bool) -> None:
         raise OSError(err, f"umount /proc: {os.strerror(err)}")
 
 
+def _enter_pid_namespace() -> None:
+    """Go on as PID 1 of a PID namespace of this program's own; returns only in there.
+
+    ``unshare(CLONE_NEWPID)`` moves the caller's *children*, so the worker forks once more:
+    the child carries on to run the program, the parent (still root, invisible from inside
+    and holding no pipe) only waits and dies the way its child died, so the zygote's verdict
+    (a signal, an exit status, the CPU both used) reads as before. A program then sees no pid
+    but its own descendants', and when it ends the kernel kills everything it forked.
+    """
+    _unshare(_CLONE_NEWPID)
+    child = os.fork()
+    if child == 0:
+        return
+    for fd in (0, 1, 2, 3, 4):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    while True:
+        try:
+            status = os.waitpid(child, 0)[1]
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
 def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[str, bool],
                keep: dict[str, list[str]] | None = None) -> None:  # fmt: skip
     """Everything a worker does to itself before it may see a program (the order matters).
@@ -252,6 +285,8 @@ def _lock_down(cfg: dict[str, Any], uid: int | None, workdir: str, prot: dict[st
     os.setsid()  # own process group: the fallback cleanup is killpg
     if prot.get("ipcns"):  # SysV IPC and POSIX message queues die with this worker
         _unshare(_CLONE_NEWIPC)
+    if prot.get("pidns"):
+        _enter_pid_namespace()
     if prot.get("tmp_per_program"):
         _fresh_tmp(cfg, uid, workdir, keep or {})
     os.chdir(workdir)
@@ -298,12 +333,12 @@ def worker_main(cfg: dict[str, Any], code_fd: int, result_fd: int, workdir: str,
                 uid: int | None, prot: dict[str, bool],
                 keep: dict[str, list[str]] | None = None) -> None:  # fmt: skip
     """Lock down, wait for one program, run it, send one result line, exit."""
-    me = os.getpid()
     limit = cfg["max_output_bytes"]
     try:
         _lock_down(cfg, uid, workdir, prot, keep)
     except BaseException as exc:
-        _finish(result_fd, me, _error("SandboxSetupError", repr(exc)))
+        _finish(result_fd, os.getpid(), _error("SandboxSetupError", repr(exc)))
+    me = os.getpid()  # after the lock-down, which may have forked into a PID namespace
     # Blocking read of the program: 8-byte length, then UTF-8 source.
     header = _read_exact(code_fd, 8)
     code = _read_exact(code_fd, int.from_bytes(header, "big")).decode()

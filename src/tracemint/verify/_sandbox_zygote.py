@@ -17,11 +17,13 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
   everything a program forks comes back here to be reaped;
 * zygote, after preloading: ``pivot_root`` into a minimal, read-only, noexec root holding
   only the interpreter's directories (see :func:`_enter_minimal_root`);
-* worker: new session, its own IPC namespace and mount namespace with a fresh, size-limited
-  tmpfs over each of those directories (nothing persists from one program to the next),
-  rlimits (CPU, address space, processes, file size, open files, core),
-  a fresh working directory, then ``setres[ug]id`` to a random, otherwise unused uid, so
-  RLIMIT_NPROC is really enforced and ``kill(-1)`` as that uid removes every descendant;
+* worker: new session, its own IPC namespace, its own PID namespace (the program is its
+  PID 1: it sees only its own descendants, and they all die with it), and mount namespace
+  with a fresh, size-limited tmpfs over each of those directories (nothing persists from
+  one program to the next), rlimits (CPU, address space, processes, file size, open
+  files, core), a fresh working directory, then ``setres[ug]id`` to a random, otherwise
+  unused uid, so RLIMIT_NPROC is really enforced and ``kill(-1)`` as that uid removes
+  every descendant;
   then a seccomp filter (no exec, no socket, no namespace or mount call; see
   :mod:`tracemint.verify._sandbox_filter`);
 * in-interpreter (defence in depth only, bypassable by a determined attacker): an import
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         _CLONE_NEWIPC,
         _CLONE_NEWNET,
         _CLONE_NEWNS,
+        _CLONE_NEWPID,
         _LIBC,
         _MNT_DETACH,
         _MS_BIND,
@@ -94,6 +97,7 @@ else:
                 "_CLONE_NEWIPC",
                 "_CLONE_NEWNET",
                 "_CLONE_NEWNS",
+                "_CLONE_NEWPID",
                 "_LIBC",
                 "_MS_PRIVATE",
                 "_MNT_DETACH",
@@ -269,7 +273,8 @@ def _probe(flags: int, mount_tmp: bool) -> bool:
 def _isolate(syscall_filter: bool) -> dict[str, bool]:
     """Namespaces and privilege checks; each one is best effort and reported."""
     prot = {"setuid": False, "netns": False, "mountns": False, "no_new_privs": True,
-            "ipcns": False, "tmp_per_program": False, "seccomp": False}  # fmt: skip
+            "ipcns": False, "pidns": False, "tmp_per_program": False,
+            "seccomp": False}  # fmt: skip
     if _LIBC.unshare(_CLONE_NEWNET) == 0:
         prot["netns"] = True
     if _LIBC.unshare(_CLONE_NEWNS) == 0 and (
@@ -282,6 +287,7 @@ def _isolate(syscall_filter: bool) -> dict[str, bool]:
                 mounted = _private_tmpfs(path, 64, keep) and mounted
         prot["mountns"] = mounted
     prot["ipcns"] = _probe(_CLONE_NEWIPC, mount_tmp=False)
+    prot["pidns"] = _probe(_CLONE_NEWPID, mount_tmp=False)
     prot["tmp_per_program"] = prot["mountns"] and _probe(_CLONE_NEWNS, mount_tmp=True)
     # before pivot_root: finding libseccomp runs ldconfig
     prot["seccomp"] = syscall_filter and _filter.probe()
