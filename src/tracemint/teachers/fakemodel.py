@@ -242,8 +242,10 @@ class AnswerBook:
     """
 
     K = 16
-    #: per-question behaviour a JSONL row may set, overriding the model's own setting
-    MODE_FIELDS = ("reasoning_mode", "hint_mode")
+    #: per-question behaviour a JSONL row may set, overriding the model's own setting;
+    #: ``program`` is the ``solution()`` source the model writes for that question in a
+    #: program-aided run (a hostile model, for the sandbox's acceptance run)
+    MODE_FIELDS = ("reasoning_mode", "hint_mode", "program")
 
     def __init__(
         self,
@@ -270,6 +272,8 @@ class AnswerBook:
                     f"unknown reasoning_mode {m['reasoning_mode']!r} for {question[:40]!r}; "
                     f"known: {', '.join(REASONING_MODES)}"
                 )
+            if not isinstance(m.get("program", ""), str):
+                raise ValueError(f"program for {question[:40]!r} must be Python source text")
             if m.get("hint_mode", "ignore") not in HINT_MODES:
                 raise ValueError(
                     f"unknown hint_mode {m['hint_mode']!r} for {question[:40]!r}; "
@@ -488,8 +492,12 @@ class FakeModel:
         steps (``solution_program``), so its literals are the question's numbers; for a
         question that differs from such a one only in its numbers (``AnswerBook.near``), the
         same program with the changed numbers. A wrong draw (``accuracy``), or a question
-        without a known solution, returns its answer as a constant.
+        without a known solution, returns its answer as a constant. A question whose
+        answer-book row sets ``program`` gets exactly that program.
         """
+        scripted = self.book.modes_of(question_text).get("program")
+        if scripted is not None:
+            return f"```python\n{scripted}\n```"
         correct = (_unit(key, "correct") % 1_000_000) / 1_000_000 < self.accuracy
         program = answer = None
         found = self.book.solved(question_text)

@@ -68,7 +68,8 @@ class ServerOptions:
     fault_rate: float = 0.0  # chance a request gets a fault, kind drawn uniformly from faults
     faults: tuple[str, ...] = ("429", "500", "timeout", "badjson")
     # JSONL of {"question", "answer"} the fake model may know; a row may add
-    # "reasoning_mode" / "hint_mode" to override the two settings below on that question
+    # "reasoning_mode" / "hint_mode" to override the two settings below on that question,
+    # or "program": the solution() it writes for that question when asked for a program
     answers: str | None = None
     accuracy: float = 1.0  # chance a known answer is given correctly
     think: bool = False  # prepend a <think>...</think> block to replies
