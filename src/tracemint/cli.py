@@ -436,25 +436,52 @@ def export(
 def probe(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     probes: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="comma-separated, e.g. early,filler,mistake,hint,paraphrase,counterfactual"
+            help="comma-separated, e.g. early,filler,mistake,hint,paraphrase,counterfactual; "
+            "default: the recipe's [probes] names"
         ),
-    ],
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="a probe setting, PROBE.KEY=VALUE (repeatable), e.g. mistake.max_tokens=128; "
+            "overrides the recipe's [probes.PROBE] table; VALUE is read as JSON if it parses",
+        ),
+    ] = None,
     sample: Annotated[
-        float, typer.Option(help="share of accepted traces to probe (by trace id)")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            help="share of accepted traces to probe (by trace id); default: the recipe's "
+            "[probes] sample (1.0 unless set)"
+        ),
+    ] = None,
     all_traces: Annotated[
         bool, typer.Option("--all", help="probe every answered trace, not only accepted ones")
     ] = False,
     progress: Annotated[bool, typer.Option(help="show the progress bar (on stderr)")] = True,
 ) -> None:
-    """Measure faithfulness: run probes on a run's accepted traces and add their columns."""
-    from tracemint.report import build_report
-    from tracemint.runner.augment import probe_run
+    """Measure faithfulness: run probes on a run's accepted traces and add their columns.
 
-    names = [n.strip() for n in probes.split(",") if n.strip()]
-    res = probe_run(run_dir, names, sample, accepted_only=not all_traces, progress=progress)
+    Probes use the run recipe's [probes.NAME] settings, so a rerun reproduces (from the
+    cache) what the run computed; --set changes one for this command only."""
+    from tracemint.report import build_report
+    from tracemint.runner.augment import parse_settings, probe_run
+
+    if sample is not None and not 0.0 < sample <= 1.0:
+        raise ConfigError(f"--sample {sample}: must be a share in (0, 1]")
+    names = [n.strip() for n in probes.split(",") if n.strip()] if probes is not None else None
+    if probes is not None and not names:
+        raise ConfigError("--probes: no probe named (e.g. --probes early,filler)")
+    res = probe_run(
+        run_dir,
+        names,
+        sample,
+        parse_settings(settings or []),
+        accepted_only=not all_traces,
+        progress=progress,
+    )
     path = build_report(run_dir)
     Console().print(
         _summary_table("probe", [("probed traces", f"{res['probed']:,}"), ("report", str(path))])

@@ -13,13 +13,23 @@ Every file is written to a temporary name and renamed, so a run killed at any mo
 leaves a half-written file that looks whole; a stray ``*.tmp`` is ignored and removed.
 Because a problem's traces are written together, resume is "skip every problem_id already
 in a shard": nothing lost, nothing duplicated.
+
+One schema per run: every shard carries every column the run has, with the same type, null
+where a shard's traces did not compute it. Readers other than ours (``pandas.read_parquet`` of
+the folder, ``pyarrow.dataset``, Hugging Face ``datasets``) take the schema from one shard and
+silently drop or refuse what the others add, so a column that only some shards carry (a probe
+run on a sample, an optional column that appears mid-run) is as good as lost to them. When a
+write adds a column or settles a type, the other shards are rewritten to match, one at a time
+and atomically; a run killed in between reads correctly here and converges at the next write
+or ``RunStore.unify``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracemint.errors import RunError
-from tracemint.records import Record, to_table, trace_schema
+from tracemint.records import ALL_FIELDS, Record, to_table, trace_schema
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -43,6 +53,59 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
 
+def unified_schema(schemas: Iterable[pa.Schema]) -> pa.Schema:
+    """The one schema of a run holding shards of ``schemas``: the documented columns with
+    their declared types, in their documented order, then every other column sorted by name
+    with the type its shards agree on (a column null in one shard and typed in another is
+    typed; int64 and double widen to double).
+
+    A fixed order (not the order columns happened to appear) lets any shard be rebuilt
+    alone and still match the others field for field."""
+    schemas = list(schemas)
+    if not schemas:
+        return pa.schema([])
+    try:
+        union = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as e:
+        raise RunError(
+            f"trace shards disagree on a column's type ({e}); a stage or plugin wrote the "
+            "same column with different types"
+        ) from None
+    core = [pa.field(n, typ) for n, (typ, _) in ALL_FIELDS.items() if n in union.names]
+    extra = sorted((f for f in union if f.name not in ALL_FIELDS), key=lambda f: f.name)
+    return pa.schema(core + [pa.field(f.name, f.type) for f in extra])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, order and types: missing columns become
+    typed nulls, differently typed ones are cast (through Python values when Arrow has no
+    direct cast, e.g. between differently shaped structs)."""
+    n = table.num_rows
+    arrays: list[pa.Array | pa.ChunkedArray] = []
+    for field in schema:
+        if field.name not in table.column_names:
+            arrays.append(pa.nulls(n, field.type))
+            continue
+        col = table.column(field.name)
+        if col.type != field.type:
+            try:
+                col = col.cast(field.type)
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+                col = pa.array(col.to_pylist(), type=field.type)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _write_table_atomic(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file under a temporary name, fsync it, rename it over ``path``: a
+    reader (or a crash) sees the old file or the new one, never part of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class RunStore:
     """Reads and writes one run directory."""
 
@@ -53,6 +116,12 @@ class RunStore:
         self.manifest_path = self.root / "manifest.json"
         self.cache_path = self.root / "cache.sqlite"
         self.report_path = self.root / "report.html"
+        # shard name -> ((inode, mtime, size), its schema): a footer is read once per version
+        # of a shard, so checking the run's schema at every shard write costs a stat per shard
+        self._schemas: dict[str, tuple[tuple[int, int, int], pa.Schema]] = {}
+        # shard writes come from one writer thread, rewrites from the main one: the schema
+        # check and the rewrites it triggers must not interleave
+        self._lock = threading.RLock()
 
     def create(self) -> None:
         self.traces_dir.mkdir(parents=True, exist_ok=True)
@@ -73,20 +142,71 @@ class RunStore:
         return self.traces_dir / f"part-{index:05d}.parquet"
 
     def write_shard(self, records: list[Record], index: int | None = None) -> Path:
-        """Write one shard atomically. Thread-safe for distinct ``index`` values."""
-        path = self.shard_path(self.next_shard_index() if index is None else index)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(to_table(records), tmp, compression="zstd")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return path
+        """Write one shard atomically, in the run's schema.
 
-    def rewrite_shard(self, path: Path, records: list[Record]) -> None:
-        """Replace one shard atomically (used when a later stage adds columns to a run)."""
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(to_table(records), tmp, compression="zstd")
-        os.replace(tmp, path)
+        When the new traces bring a column the run lacks (or type one the run had only as
+        nulls), the earlier shards are extended to match before this returns: minting can
+        produce optional columns in some batches only. Safe to call from a writer thread."""
+        with self._lock:
+            path = self.shard_path(self.next_shard_index() if index is None else index)
+            self._put(path, to_table(records), unify=True)
+            return path
+
+    def rewrite_shard(self, path: Path, records: list[Record], *, unify: bool = True) -> None:
+        """Replace one shard atomically (used when a later stage adds columns to a run).
+
+        The shard is written with every column of the run. ``unify=False`` leaves the other
+        shards alone, for a caller that rewrites many shards and calls ``unify`` once at the
+        end (rather than extending every shard after the first rewrite, then again)."""
+        with self._lock:
+            self._put(path, to_table(records), unify=unify)
+
+    def unify(self) -> int:
+        """Rewrite every shard whose schema is not the run's; returns how many were.
+
+        Idempotent, and each shard is replaced atomically: killed part-way, every shard still
+        reads and the next call finishes the job."""
+        with self._lock:
+            target = self.schema()
+            return self._conform_shards(target)
+
+    def _put(self, path: Path, table: pa.Table, *, unify: bool) -> None:
+        others = {p.name: s for p, s in self._shard_schemas().items() if p != path}
+        target = unified_schema([*others.values(), table.schema])
+        _write_table_atomic(path, conform(table, target))
+        self._remember(path, target)
+        if unify:
+            self._conform_shards(target)
+
+    def _conform_shards(self, target: pa.Schema) -> int:
+        changed = 0
+        for p, schema in self._shard_schemas().items():
+            if schema.equals(target):
+                continue
+            _write_table_atomic(p, conform(pq.read_table(p), target))
+            self._remember(p, target)
+            changed += 1
+        return changed
+
+    def _remember(self, path: Path, schema: pa.Schema) -> None:
+        st = path.stat()
+        self._schemas[path.name] = ((st.st_ino, st.st_mtime_ns, st.st_size), schema)
+
+    def _shard_schemas(self) -> dict[Path, pa.Schema]:
+        """Each shard's schema, read from its footer only when the file changed on disk."""
+        out: dict[Path, pa.Schema] = {}
+        for p in self.shards():
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # cleared while we looked
+                continue
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            hit = self._schemas.get(p.name)
+            if hit is None or hit[0] != key:
+                hit = (key, pq.read_schema(p).remove_metadata())
+                self._schemas[p.name] = hit
+            out[p] = hit[1]
+        return out
 
     def clear_traces(self) -> None:
         for p in self.shards():
@@ -100,12 +220,11 @@ class RunStore:
         return done
 
     def schema(self) -> pa.Schema:
-        """The union of every shard's schema: ``tracemint probe`` rewrites only the shards it
-        sampled from, so later shards may lack columns that earlier ones have (and vice versa)."""
-        schemas = [pq.read_schema(p) for p in self.shards()]
-        if not schemas:
-            return pa.schema([])
-        return pa.unify_schemas(schemas, promote_options="permissive")
+        """The run's schema (``unified_schema`` of its shards). Every shard has exactly this
+        one unless a command was killed while extending them; ``read_traces`` reads such a
+        run correctly all the same, and the next write or ``unify`` settles it."""
+        with self._lock:
+            return unified_schema(self._shard_schemas().values())
 
     def column_names(self) -> list[str]:
         return list(self.schema().names)
@@ -129,15 +248,13 @@ class RunStore:
         missing = [c for c in wanted if c not in union.names]
         if missing:
             raise RunError(f"{self.root}: no column {missing[0]!r} in any trace shard")
+        target = pa.schema([union.field(c) for c in wanted])
         tables = []
         for p in shards:
             have = set(pq.read_schema(p).names)
             t = pq.read_table(p, columns=[c for c in wanted if c in have])
-            for c in wanted:
-                if c not in have:
-                    t = t.append_column(union.field(c), pa.nulls(t.num_rows, union.field(c).type))
-            tables.append(t.select(wanted))
-        return pa.concat_tables(tables, promote_options="permissive")
+            tables.append(conform(t, target))
+        return pa.concat_tables(tables)
 
     def iter_traces(self, batch_size: int = 4096) -> Iterator[list[Record]]:
         """Stream traces shard by shard, never the whole run in memory."""
