@@ -83,7 +83,15 @@ def probe_settings(
     settings: Settings = {}
     for name in chosen:
         merged = {**dict(from_recipe.get(name) or {}), **dict(overrides.get(name) or {})}
-        make_config(name, merged)  # raises ConfigError naming probes.NAME.KEY
+        try:
+            make_config(name, merged)  # raises ConfigError naming probes.NAME.KEY
+        except ConfigError as e:
+            known = ", ".join(sorted(probes.get(name).config_class.model_fields))
+            raise ConfigError(
+                str(e).replace(
+                    "Extra inputs are not permitted", f"unknown key; probe {name!r} has: {known}"
+                )
+            ) from None
         settings[name] = merged
     return chosen, settings
 
