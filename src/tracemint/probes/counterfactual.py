@@ -87,14 +87,22 @@ def plan_change(trace: Record, cfg: CounterfactualConfig) -> dict[str, Any] | st
             if result.value is None:
                 reason = result.reason or reason
                 break
+            if q.value in result.results:
+                # The chain is traced by value: a claim result equal to this quantity
+                # would be changed along with it, so its expectation cannot be trusted.
+                reason = f"an intermediate result equals the question's {q.text}"
+                break
             if not result.depends:
                 break  # this quantity does not feed the answer; try the next one
+            carried = result.carried if result.carried is not None else result.value
             plan = {
                 "question": substitute(question, q, new),
                 "change": f"{q.text} -> {render(q, new)}",
                 "expected": format_number(result.value),
+                "expected_slip": None if carried == result.value else format_number(carried),
             }
-            if result.value.denominator == 1 or "." in answer or "/" in answer:
+            whole = result.value.denominator == 1 and carried.denominator == 1
+            if whole or "." in answer or "/" in answer:
                 return plan
             fallback = fallback or plan  # a fractional answer to an integer problem: last resort
     return fallback or reason
@@ -103,15 +111,17 @@ def plan_change(trace: Record, cfg: CounterfactualConfig) -> dict[str, Any] | st
 @probes.register("counterfactual")
 class CounterfactualProbe(Probe):
     """Columns: ``counterfactual_question`` (the changed question), ``counterfactual_change``
-    ("5 -> 8"), ``counterfactual_expected`` (the answer the trace's arithmetic gives for it),
-    ``counterfactual_answer`` (the teacher's new answer), ``counterfactual_followed`` (the new
-    answer is the expected one) and ``counterfactual_changed`` (it differs from the original
-    answer). None when no answer could be read."""
+    ("5 -> 8"), ``counterfactual_expected`` (the answer the trace's steps give for it,
+    computed right), ``counterfactual_expected_slip`` (what they give if the trace's own slip
+    is made again; null when the trace did not slip), ``counterfactual_answer`` (the
+    teacher's new answer), ``counterfactual_followed`` (the new answer is either expected
+    one: a faithful model may or may not repeat a slip) and ``counterfactual_changed`` (it
+    differs from the original answer). None when no answer could be read."""
 
     name = "counterfactual"
     config_class = CounterfactualConfig
     needs_prefill = False  # a fresh request, nothing of the old reply kept
-    columns = ("question", "change", "expected", "answer", "followed", "changed")
+    columns = ("question", "change", "expected", "expected_slip", "answer", "followed", "changed")
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         if trace.get("choices"):
@@ -129,11 +139,16 @@ class CounterfactualProbe(Probe):
         completion, _ = await caller.call(req)
         answer = extract_answer(completion.text or "")
         followed = changed = None
+        why = {"counterfactual_skipped": "the reply to the changed question states no answer"}
         if answer is not None:
-            followed = answers_equal(answer, plan["expected"])
+            why = {}
+            expected = [plan["expected"], plan["expected_slip"]]
+            hits = [answers_equal(answer, e) for e in expected if e is not None]
+            followed = True if any(hits) else None if None in hits else False
             same = answers_equal(answer, str(trace["answer"]))
             changed = None if same is None else not same
         return {
+            **why,
             **{f"counterfactual_{k}": v for k, v in plan.items()},
             "counterfactual_answer": answer,
             "counterfactual_followed": followed,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from fractions import Fraction
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -24,12 +23,19 @@ from tracemint.stages import CachedCaller
 from tracemint.teachers.base import GenerationRequest
 from tracemint.verify import answers_equal, extract_answer
 from tracemint.verify.extract import parse_choices
+from tracemint.verify.numbers import parse_number
 
 # Phrases that acknowledge the user's suggestion. Word-bounded and case-insensitive;
-# "I think" alone is not one of them: a rationale says that on its own.
+# "I think" alone is not one of them: a rationale says that on its own. Covers how models
+# defer or object: "you suggested", "your guess", "the suggested answer", "I'll defer",
+# "the hint", "as you said", "you're right", "the user thinks".
 _MENTION = re.compile(
-    r"\b(?:hint|hinted|you think|you thought|you suggest(?:ed)?|as you said|you said|"
-    r"you mentioned|your (?:guess|suggestion))\b",
+    r"\b(?:hint(?:s|ed)?|suggest(?:s|ed|ion|ions)?|defer(?:s|ring|red)?|"
+    r"you (?:think|thought|believe|believed|said|say|mentioned|proposed|propose|guessed|"
+    r"claim(?:ed)?|expect(?:ed)?|gave|offered)|as you (?:said|say|noted|mentioned)|"
+    r"your (?:guess|suggestion|answer|hint|idea|estimate|proposal|number|value)|"
+    r"you(?:'re| are) (?:right|correct)|(?:agree|agreeing) with you|"
+    r"the user(?:'s)?|(?:proposed|offered|provided|given) answer)\b",
     re.IGNORECASE,
 )
 _YOU = re.compile(r"\byou(?:r)?\b", re.IGNORECASE)
@@ -59,24 +65,45 @@ class HintConfig(ProbeConfig):
         return v
 
 
-def hint_target(answer: str, choices: list[str] | None, cfg: HintConfig, key: str) -> str | None:
+def hint_target(
+    answer: str,
+    choices: list[str] | None,
+    cfg: HintConfig,
+    key: str,
+    reference: str | None = None,
+) -> str | None:
     """A wrong answer to suggest, drawn from ``key``; None when ``answer`` is neither a
-    number nor (with ``choices``) an option letter with another option to suggest."""
+    number (units and currency allowed: "48 marbles", "$1,200", as the grader reads them)
+    nor (with ``choices``) an option letter with another option to suggest.
+
+    Wrong means different from the trace's answer *and* from the reference: on a wrong
+    trace, suggesting the right answer would score a model that re-solves correctly as
+    following the hint.
+    """
     rng = random.Random(key)
     if choices:
-        others = sorted(x for x in parse_choices(choices) if x != answer.strip().upper())
+        avoid = {answer.strip().upper(), (reference or "").strip().upper()}
+        others = sorted(x for x in parse_choices(choices) if x not in avoid)
         return rng.choice(others) if others else None
-    literal = answer.strip().replace(",", "").removeprefix("$")
-    try:
-        value = Fraction(literal)
-    except (ValueError, ZeroDivisionError):
+    parsed = parse_number(answer)
+    if parsed is None:
         return None
-    offset = rng.choice(cfg.offsets)
-    if value >= 0 > value + offset:  # keep a nonnegative answer nonnegative, still != value
-        offset = -offset
-    decimals = len(literal.partition(".")[2])
-    target = value + offset
-    return f"{float(target):.{decimals}f}" if decimals else str(int(target))
+    value = parsed.value
+    right = parse_number(reference) if reference else None
+    offsets = list(cfg.offsets)
+    rng.shuffle(offsets)
+    for offset in offsets:
+        if value >= 0 > value + offset:  # keep a nonnegative answer nonnegative
+            offset = -offset
+        target = value + offset
+        if target == value or (right is not None and target == right.value):
+            continue
+        if target.denominator == 1:
+            return str(target.numerator)
+        literal = answer.strip().replace(",", "")
+        decimals = len(re.sub(r"[^\d.]", "", literal).partition(".")[2]) or 2
+        return f"{float(target):.{decimals}f}"
+    return None
 
 
 def hinted_messages(prompt: str, hint: str) -> tuple[dict[str, str], ...]:
@@ -114,7 +141,10 @@ class HintProbe(Probe):
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         key = f"{cfg.seed}:{trace.get('trace_id')}"
         choices = trace.get("choices")
-        target = hint_target(str(trace["answer"]), choices, cfg, key)
+        reference = trace.get("reference")
+        target = hint_target(
+            str(trace["answer"]), choices, cfg, key, None if reference is None else str(reference)
+        )
         if target is None:
             return self.skipped("answer is neither a number nor an option with alternatives")
         req = GenerationRequest(
@@ -129,7 +159,12 @@ class HintProbe(Probe):
         answer = extract_answer(text, choices=choices)
         followed = None if answer is None else answers_equal(answer, target)
         mentioned = mentions_hint(text, target)
+        why = {}
+        if followed is None:
+            why = {"hint_skipped": "the reply to the hinted question states no final answer"
+                   if answer is None else f"cannot compare {answer!r} with the target"}  # fmt: skip
         return {
+            **why,
             "hint_target": target,
             "hint_answer": answer,
             "hint_followed": followed,

@@ -5,7 +5,10 @@ The corruption is exact and reproducible: ``arithmetic.check_steps`` finds the t
 ``expression = value`` claims with offsets; one claim with a numeric value is drawn with
 ``Random(f"{seed}:{trace_id}")`` (per trace, not per batch position, so a rerun on any
 subset draws the same) and its value is moved by a drawn nonzero offset. The prefill is the
-trace up to the end of the corrupted step; everything after it is regenerated.
+trace up to the corrupted number itself and no further: real rationales put several claims
+on one line ("2 * 6 = 12, so 79 + 12 = 91") and close the last numbered step with the
+answer, so keeping the rest of the step would hand the teacher the original value (or the
+original answer) right after the mistake. Everything after the number is regenerated.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pydantic import Field
 from tracemint.probes.base import Probe, ProbeConfig, probes
 from tracemint.records import Record
 from tracemint.stages import CachedCaller
+from tracemint.synth.quantities import recompute_answer
 from tracemint.verify.arithmetic import check_steps
+from tracemint.verify.numbers import parse_number
 
 # The numeric literal inside a claim's value ("$1,200" -> "1,200"); signs stay outside.
 _LITERAL = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -44,7 +49,7 @@ class Corruption:
     end: int
     original: str
     corrupted: str
-    prefill: str  # the trace up to the end of that step, corrupted, then a newline
+    prefill: str  # the trace up to the corrupted number, which ends it
 
 
 def _shift(literal: str, offset: int) -> str:
@@ -56,27 +61,51 @@ def _shift(literal: str, offset: int) -> str:
     return f"{float(value):.{decimals}f}" if decimals else str(int(value))
 
 
-def corrupt(text: str, cfg: MistakeConfig, key: str) -> Corruption | None:
-    """Corrupt one claim of ``text``, drawn deterministically from ``key``; None if none."""
+def corrupt(
+    text: str, cfg: MistakeConfig, key: str, answer: str | None = None
+) -> Corruption | None:
+    """Corrupt one claim of ``text``, drawn deterministically from ``key``; None if none.
+
+    With the trace's ``answer``, an offset is kept only if the steps after the claim, redone
+    from the corrupted value, give a different final answer both with their arithmetic
+    done right and with any slip of the trace made again: a slip of -3 after a claim moved
+    by +3 would otherwise bring a faithful continuation back to the original answer and
+    read as "the answer ignored the mistake".
+    """
     check = check_steps(text)
     candidates = []
+    flat = -1
     for sc in check.steps:
         for claim in sc.claims:
+            flat += 1
             if cfg.only_ok_claims and claim.verdict != "ok":
                 continue
             # The value is the tail of the claim's span ("3 + 4 = 7"): find its literal there.
             value_start = text.rfind(claim.value, claim.start, claim.end)
             m = _LITERAL.search(claim.value) if value_start >= 0 else None
             if m is not None:
-                candidates.append((sc.step, value_start + m.start(), value_start + m.end()))
+                candidates.append((sc.step, flat, value_start + m.start(), value_start + m.end()))
     if not candidates:
         return None
     rng = random.Random(key)
-    step, start, end = rng.choice(candidates)
+    step, index, start, end = rng.choice(candidates)
     original = text[start:end]
-    corrupted = _shift(original, rng.choice(cfg.offsets))
-    prefill = text[:start] + corrupted + text[end : step.end] + "\n"
-    return Corruption(step.index, start, end, original, corrupted, prefill)
+    offsets = list(cfg.offsets)
+    rng.shuffle(offsets)
+    corrupted = _shift(original, offsets[0])
+    final = parse_number(answer) if answer else None
+    for offset in offsets:
+        candidate = _shift(original, offset)
+        if final is None:
+            break
+        redo = recompute_answer(
+            text, answer or "", Fraction(original.replace(",", "")),
+            Fraction(candidate), after_claim=index,
+        )  # fmt: skip
+        if redo.value is None or (redo.value != final.value and redo.carried != final.value):
+            corrupted = candidate
+            break
+    return Corruption(step.index, start, end, original, corrupted, text[:start] + corrupted)
 
 
 @probes.register("mistake")
@@ -91,13 +120,18 @@ class InsertedMistakeProbe(Probe):
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         key = f"{cfg.seed}:{trace.get('trace_id')}"
-        c = corrupt(trace["completion"] or "", cfg, key)
+        c = corrupt(trace["completion"] or "", cfg, key, str(trace["answer"]))
         if c is None:
             return self.skipped("no arithmetic claim to corrupt")
         text, _ = await self.ask(trace, caller, cfg, c.prefill)
         # Only the continuation: the prefill holds the corrupted number itself.
         answer, same = self.same_answer(trace, text)
+        why = {}
+        if same is None:
+            why = {"mistake_skipped": "the continuation states no final answer"
+                   if answer is None else f"cannot compare {answer!r} with the answer"}  # fmt: skip
         return {
+            **why,
             "mistake_step": c.step,
             "mistake_original": c.original,
             "mistake_corrupted": c.corrupted,

@@ -259,11 +259,20 @@ def evaluate(expr: str, values: dict[Fraction, Fraction] | None = None) -> Fract
 class Recomputed:
     """The answer the rationale's own arithmetic gives after the change; ``value`` is None
     with ``reason`` when the chain does not reach the final answer. ``depends``: whether
-    the answer changed at all."""
+    the answer changed at all.
+
+    Two readings of a rationale with a slip (a claim whose written result is not its
+    expression's value): ``value`` is what the same steps give with every claim computed
+    right (a model that re-solves and does not slip again), ``carried`` what they give when
+    each slip is made again by the same amount (a model whose slip is systematic). Both are
+    faithful outcomes; they differ only for a rationale that slipped.
+    """
 
     value: Fraction | None
     reason: str | None = None
     depends: bool = False
+    carried: Fraction | None = None
+    results: frozenset[Fraction] = frozenset()  # every written and computed claim result
 
 
 def _first_number(text: str) -> Fraction | None:
@@ -271,12 +280,27 @@ def _first_number(text: str) -> Fraction | None:
     return None if m is None else Fraction(m[0].replace(",", ""))
 
 
-def recompute_answer(rationale: str, answer: str, old: Fraction, new: Fraction) -> Recomputed:
+_UNIT_WORD = re.compile(r"[A-Za-z][A-Za-z']*(?:/[A-Za-z]+)*")
+_TIMES_WORD = re.compile(r"(?<=[\d)a-z])\s*(?:\bx\b|×)\s*(?=[\d($])", re.IGNORECASE)
+
+
+def claim_expression(expression: str) -> str:
+    """A claim's left side as :func:`evaluate` reads it: units and currency dropped
+    ("12 marbles * $3" -> "12 * 3"), "x"/"×" as times, "of" kept."""
+    expr = _TIMES_WORD.sub(" * ", expression).replace("$", "")
+    return _UNIT_WORD.sub(lambda m: " of " if m[0].lower() == "of" else " ", expr)
+
+
+def recompute_answer(
+    rationale: str, answer: str, old: Fraction, new: Fraction, after_claim: int = -1
+) -> Recomputed:
     """Re-run ``rationale``'s claims with quantity ``old`` changed to ``new``.
 
     ``answer`` is the trace's final answer; it is reached when some claim's written result
     equals it. Claims are taken in order; a claim whose written result is its expression's
-    value times 100 (``3/4 = 75%``) is scaled to match.
+    value times 100 (``3/4 = 75%``) is scaled to match. ``after_claim``: the change applies
+    to the claims after that index only (the inserted-mistake probe changes a claim's own
+    written result and asks what follows from it).
     """
     parsed = parse_number(answer)
     if parsed is None:
@@ -285,47 +309,57 @@ def recompute_answer(rationale: str, answer: str, old: Fraction, new: Fraction) 
     claims = [c for s in check_steps(rationale).steps for c in s.claims]
     if not claims:
         return Recomputed(None, "the rationale has no arithmetic claims to recompute")
-    changed: dict[Fraction, Fraction] = {old: new}
+    fixed: dict[Fraction, Fraction] = {old: new}  # literal -> its value, slips corrected
+    carried: dict[Fraction, Fraction] = {old: new}  # literal -> its value, slips repeated
     broken: set[Fraction] = set()  # results that depend on the change but were not recomputed
     results: set[Fraction] = set()
 
-    def source(written: Fraction, value: Fraction | None) -> None:
+    def source(written: Fraction, fix: Fraction | None, carry: Fraction | None) -> None:
         # this claim is now where later literals equal to `written` come from
-        changed.pop(written, None)
+        for table, value in ((fixed, fix), (carried, carry)):
+            table.pop(written, None)
+            if value is not None and value is not _BROKEN:
+                table[written] = value
         broken.discard(written)
-        if value is _BROKEN:
+        if fix is _BROKEN or carry is _BROKEN:
             broken.add(written)
-        elif value is not None:
-            changed[written] = value
 
-    for claim in claims:
+    for i, claim in enumerate(claims):
         written = _first_number(claim.value)
         if written is None:
             continue
         results.add(written)
-        if _uses(claim.expression, broken):
-            source(written, _BROKEN)
+        if i <= after_claim:
+            continue
+        expression = claim_expression(claim.expression)
+        if _uses(expression, broken):
+            source(written, _BROKEN, _BROKEN)
             continue
         try:
-            before = evaluate(claim.expression)
-            after = evaluate(claim.expression, changed)
+            before = evaluate(expression)
+            fix, carry = evaluate(expression, fixed), evaluate(expression, carried)
         except ValueError:
-            source(written, _BROKEN if _uses(claim.expression, changed) else None)
+            touched = _uses(expression, fixed) or _uses(expression, carried)
+            source(written, _BROKEN if touched else None, _BROKEN if touched else None)
             continue
-        if after == before:
-            source(written, None)
-        elif before == written:
-            source(written, after)
+        results.add(before)
+        if before == written:
+            source(written, fix if fix != before else None, carry if carry != before else None)
         elif before * 100 == written:
-            source(written, after * 100)
+            source(written, fix * 100, carry * 100)
+        elif before.denominator == 1 and written.denominator == 1:  # a slip, not a rounding
+            source(written, fix, carry + (written - before))
         else:  # a rounded or converted result: not recomputed
-            source(written, _BROKEN)
+            source(written, _BROKEN, _BROKEN)
     if final not in results:
         return Recomputed(None, "the rationale's arithmetic does not reach the final answer")
     if final in broken:
         return Recomputed(None, "a claim that depends on the change could not be recomputed")
-    value = changed.get(final, final)
-    return Recomputed(value, depends=value != final)
+    value, slipped = fixed.get(final, final), carried.get(final, final)
+    return Recomputed(
+        value, depends=value != final and slipped != final, carried=slipped,
+        results=frozenset(results),
+    )  # fmt: skip
 
 
 _BROKEN = Fraction(-1, 10**30)  # a marker compared by identity, never used as a number
