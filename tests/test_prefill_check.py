@@ -83,7 +83,8 @@ def test_a_run_with_prefill_probes_fails_before_touching_the_run_dir(tmp_path: P
         with pytest.raises(ConfigError, match="does not continue"):
             LocalRunner(load_recipe(_recipe(tmp_path, url, ["early"])), progress=False).run()
         assert not (tmp_path / "runs" / "pf").exists()
-        assert stats()["requests"] == 1  # the check, nothing else
+        # the check, in both chat styles (completions needs a template the server lacks)
+        assert stats()["requests"] == 2
         # probes that send a fresh request need no prefill: the same server is fine
         m = LocalRunner(load_recipe(_recipe(tmp_path, url, ["hint"])), progress=False).run()
         assert m["complete"]

@@ -133,7 +133,7 @@ def test_identity_has_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert t.identity() == {
         "teacher": "openai",
         "model": "m",
-        "base_url": "http://127.0.0.1:8000/v1",
+        "prefill": {"style": "continue_final_message"},
     }
     assert "sk-very-secret" not in repr(t) + repr(t.config)
 

@@ -1,7 +1,7 @@
 """The LLM-call cache: SQLite, keyed by a hash of the exact request.
 
 Why a cache and not a checkpoint: the key is (teacher identity, messages, sampling params,
-sample index), so *any* rerun, after a crash, a Ctrl-C or an edit of one part of the
+sample index, prefill), so *any* rerun, after a crash, a Ctrl-C or an edit of one part of the
 recipe, repeats only the calls whose request actually changed. Each result is committed
 as soon as it arrives (WAL, synchronous=NORMAL: a commit survives ``kill -9`` of the
 process because it is in the OS page cache before ``commit()`` returns), so a killed run
@@ -53,13 +53,31 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+#: The ``Teacher.identity()`` key that says how the teacher sends a request *with a prefill*
+#: (the openai teacher's ``prefill_style`` and chat template): such requests differ on the
+#: wire when it changes, every other request is byte-identical. So it enters the cache key
+#: of prefilled requests only, and never a trace_id (``model_identity``).
+PREFILL_IDENTITY = "prefill"
+
+
+def model_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` less how prefills are sent: which model answers, for trace ids."""
+    if PREFILL_IDENTITY not in identity:
+        return identity
+    return {k: v for k, v in identity.items() if k != PREFILL_IDENTITY}
+
+
 def call_key(identity: dict[str, Any], request: GenerationRequest) -> str:
-    """The cache key of one LLM call: every input that can change its output."""
+    """The cache key of one LLM call: every input that can change what is sent, so a
+    byte-identical request is never paid for twice (and never where the server lives:
+    moving it keeps every key)."""
     if request.prefill is not None:
         return stable_hash(
             identity, list(request.messages), request.sampling(), request.prefill, length=32
         )
-    return stable_hash(identity, list(request.messages), request.sampling(), length=32)
+    return stable_hash(
+        model_identity(identity), list(request.messages), request.sampling(), length=32
+    )
 
 
 _Row = tuple[str, str, str, str, float]

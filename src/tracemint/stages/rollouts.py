@@ -61,6 +61,13 @@ async def rollout_labels(
     ``mc_calls``.
     """
     caller = CachedCaller(teacher, cache)
+    if teacher.name == "openai" and any(t.get("steps") for t in traces):
+        # The live prefill check, once per process (a no-op after the run's own): it also
+        # switches this process's teacher to the prefill style that works, as in a worker
+        # process whose teacher was built from the recipe again.
+        from tracemint.probes import confirm_prefill
+
+        await confirm_prefill(teacher, caller)
     out = []
     for t in traces:
         steps = t.get("steps") or []

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from tracemint.cache import CallCache, call_key
+from tracemint.cache import CallCache, call_key, model_identity
 from tracemint.config import SamplingConfig
 from tracemint.records import Record, stable_hash
 from tracemint.strategies import Strategy
@@ -88,6 +88,7 @@ async def sample(
         results = await asyncio.gather(*(one(req) for _, req in pairs))
     traces = []
     prompts: dict[int, str] = {}  # one JSON per distinct message tuple, not per sample
+    model_id = model_identity(caller.identity)  # not how prefills are sent, nor the URL
     for (problem, req), (c, hit) in zip(pairs, results, strict=True):
         prompt = prompts.get(id(req.messages))
         if prompt is None:
@@ -96,7 +97,7 @@ async def sample(
             {
                 **problem,
                 "trace_id": stable_hash(
-                    problem["problem_id"], strategy.name, caller.identity, req.sample_index
+                    problem["problem_id"], strategy.name, model_id, req.sample_index
                 ),
                 "sample_index": req.sample_index,
                 "round": round_no,

@@ -130,7 +130,10 @@ class Teacher(ABC):
         return WaitingCalls()
 
     def identity(self) -> dict[str, Any]:
-        """What distinguishes this teacher's outputs; hashed into cache keys. Never secrets."""
+        """What distinguishes this teacher's outputs; hashed into cache keys and trace ids.
+        Never secrets, and never where the model is served (a URL): moving a server must
+        keep every trace id and cached call. How prefilled requests are sent goes under the
+        ``tracemint.cache.PREFILL_IDENTITY`` key, which only their cache keys include."""
         return {"teacher": self.name, "model": self.model}
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract

@@ -69,6 +69,11 @@ _EXPR_NUMBER = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)")
 # A prefill that ends in an answer cue ("So the answer is") is answered in a word or two.
 _CUE_END = re.compile(r"answer is:?\s*$", re.IGNORECASE)
 
+# A ChatML conversation (SmolLM2, Qwen) rendered as one raw prompt, as a client that applies
+# the chat template itself sends it to /v1/completions: "<|im_start|>role\ncontent<|im_end|>"
+# per turn, the last assistant turn possibly left open (a prefill to continue).
+CHATML_START, CHATML_END = "<|im_start|>", "<|im_end|>"
+
 _THOUGHTS = (
     "Let me think about what the question asks before answering.",
     "Hmm, I should be careful with the arithmetic here.",
@@ -589,7 +594,16 @@ class FakeModel:
 
         Used for prefix continuation (truncate a rationale, let the model finish it), so the
         continuation numbers its steps after the last ``Step k:`` already in the prompt.
+
+        A ChatML conversation ending in an open assistant turn (``parse_chatml``: a client
+        that renders the chat template itself) is continued as ``chat`` continues that
+        assistant message as a prefill, the very same reply; then, as a raw completion does,
+        the text runs on past the end of the turn into the next one unless a stop sequence
+        (the template's ``<|im_end|>``) ends it.
         """
+        turns = parse_chatml(prompt)
+        if turns is not None:
+            return self._continue_chatml(turns, seed, temperature, sample, max_tokens, stop)
         key = self._key(prompt, seed, temperature, sample)
         mode = self._modes(prompt)[0]
         if mode != "none":
@@ -603,6 +617,33 @@ class FakeModel:
         lead = "" if prompt.endswith(("\n", " ")) or not prompt else "\n"
         text = f"{lead}Step {last + 1}: {middle}.\nThe answer is {answer}."
         return self._finish(text, None, max_tokens, stop)
+
+    def _continue_chatml(
+        self,
+        turns: list[tuple[str, str]],
+        seed: int | None,
+        temperature: float,
+        sample: int,
+        max_tokens: int | None,
+        stop: list[str],
+    ) -> FakeReply:
+        # the chat path's prompt for these messages: the same key, so the same reply
+        prompt = "\x1e".join(f"{role}\x1f{text}" for role, text in turns)
+        users = [text for role, text in turns if role == "user"]
+        question = users[-1] if users else turns[-1][1]
+        r = self.chat(
+            prompt,
+            question,
+            seed=seed,
+            temperature=temperature,
+            sample=sample,
+            max_tokens=None,
+            stop=[],
+            prefill=turns[-1][1],
+        )
+        text = r.text if r.reasoning is None else f"<think>\n{r.reasoning}\n</think>\n\n{r.text}"
+        run_on = f"{CHATML_END}\n{CHATML_START}user\nThanks! Now another one.{CHATML_END}\n"
+        return self._finish(text + run_on, None, max_tokens, stop)
 
     def _continue(
         self,
@@ -660,6 +701,30 @@ class FakeModel:
             elif used + count_words(text) > max_tokens:
                 text, finish = _cut(text, max_tokens - used), "length"
         return FakeReply(text, reasoning, finish, used + count_words(text))
+
+
+def parse_chatml(prompt: str) -> list[tuple[str, str]] | None:
+    """The turns of a ChatML prompt that ends in an open assistant turn, as (role, text),
+    the open turn last; None for any other prompt (raw text, or a finished conversation)."""
+    if not prompt.lstrip().startswith(CHATML_START):
+        return None
+    turns: list[tuple[str, str]] = []
+    parts = prompt.lstrip().split(CHATML_START)[1:]
+    for i, part in enumerate(parts):
+        role, nl, rest = part.partition("\n")
+        last = i == len(parts) - 1
+        if not nl or not role.strip():
+            return None
+        if last:
+            if CHATML_END in rest or role.strip() != "assistant":
+                return None
+            turns.append((role.strip(), rest))
+        else:
+            text, end, _ = rest.partition(CHATML_END)
+            if not end:
+                return None
+            turns.append((role.strip(), text))
+    return turns
 
 
 def paraphrase(request: str) -> str:

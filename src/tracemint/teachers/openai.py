@@ -29,6 +29,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tracemint.cache import PREFILL_IDENTITY
 from tracemint.errors import ConfigError, TeacherError, TeacherUnavailableError
 from tracemint.teachers.base import (
     Completion,
@@ -38,6 +39,7 @@ from tracemint.teachers.base import (
     split_thinking,
     teachers,
 )
+from tracemint.teachers.chat_templates import BUILTIN, ChatTemplate, TemplateError
 from tracemint.teachers.endpoints import Endpoint, EndpointPool
 from tracemint.teachers.ratelimit import AdaptiveLimiter, TokenBucket
 
@@ -57,6 +59,11 @@ AUTO_TIMEOUT_TOKENS_PER_S = 5.0
 AUTO_TIMEOUT_UNBOUNDED_TOKENS = 4096
 
 
+PrefillStyle = Literal["continue_final_message", "plain", "completions"]
+#: every way of asking for a continuation, in the order the prefill check tries them
+PREFILL_STYLES: tuple[PrefillStyle, ...] = ("continue_final_message", "plain", "completions")
+
+
 def auto_timeout_s(max_tokens: int | None) -> float:
     """The per-attempt timeout when ``timeout_s`` is unset: 60 s + max_tokens / 5 (162 s
     at 512 tokens, 879 s at 4096)."""
@@ -71,7 +78,8 @@ class OpenAITeacherConfig(BaseModel):
 
     model: str = Field(min_length=1)  # required: the served model name
     # up to and including /v1; a list of replicas of the same model is load-balanced
-    # (least outstanding requests, per-replica health). The cache key holds the first one.
+    # (least outstanding requests, per-replica health). Not part of any cache key, trace id
+    # or recipe fingerprint: moving the server keeps the run (the model name identifies it)
     base_url: str | list[str] = "http://127.0.0.1:8000/v1"
     api_key_env: str | None = None  # NAME of the env var holding the key; None: no auth header
     concurrency: int = Field(64, ge=1)  # max requests in flight (AIMD lowers it on 429s)
@@ -86,9 +94,16 @@ class OpenAITeacherConfig(BaseModel):
     backoff_max_s: float = Field(30, ge=0)  # cap on one backoff sleep
     send_seed: bool = True  # send GenerationRequest.seed (servers without seeds may reject it)
     extra_body: dict[str, Any] = Field(default_factory=dict)  # merged into every request body
-    # how to ask for the continuation of a partial assistant message (step rollouts):
-    # "continue_final_message" (vLLM, SGLang) or "plain" (llama.cpp, Ollama)
-    prefill_style: Literal["continue_final_message", "plain"] = "continue_final_message"
+    # how to ask for the continuation of a partial assistant message (probes, Monte-Carlo
+    # rollouts): "continue_final_message" (vLLM, SGLang: chat endpoint), "plain" (a trailing
+    # assistant message on the chat endpoint: Ollama), "completions" (the chat template
+    # rendered here, continued on /v1/completions: llama.cpp). Requests without a prefill
+    # always use the chat endpoint.
+    prefill_style: PrefillStyle = "continue_final_message"
+    # for prefill_style "completions": a built-in template name (chatml, llama3, mistral,
+    # gemma) or the template's Jinja text; None: read once from the server (llama.cpp's
+    # GET /props)
+    chat_template: str | None = None
     # first pause of a replica after it failed; doubles while it keeps failing (cap 30 s)
     endpoint_cooldown_s: float = Field(1.0, ge=0)
     # stop (TeacherUnavailableError) when calls are waiting and none has been answered for
@@ -105,6 +120,16 @@ class OpenAITeacherConfig(BaseModel):
             raise ValueError("give a URL up to and including /v1, or a non-empty list of them")
         if len({u.rstrip("/") for u in urls}) != len(urls):
             raise ValueError("the same URL is listed twice")
+        return v
+
+    @field_validator("chat_template")
+    @classmethod
+    def _known_template(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ChatTemplate.from_setting(v)
+            except TemplateError as e:
+                raise ValueError(str(e)) from None
         return v
 
     @property
@@ -250,6 +275,8 @@ class OpenAITeacher(Teacher):
         self._last_failure = ""  # why the last attempt since an answer failed (give-up message)
         self._patience_timer: asyncio.TimerHandle | None = None
         self._given_up: dict[int, TeacherUnavailableError] = {}  # calls failed by patience
+        self._template: ChatTemplate | None = None  # for prefill_style "completions"
+        self._template_lock = asyncio.Lock()
 
     @property
     def model(self) -> str:
@@ -257,20 +284,32 @@ class OpenAITeacher(Teacher):
 
     @classmethod
     def fingerprint_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Replicas listed after the first answer the same model: adding or removing them
-        keeps the run (the cache key holds the first URL, as ``identity`` does)."""
+        """Where the server lives is not what it answers: moving it, or adding and removing
+        replicas, keeps the run (``--resume`` goes on), as it keeps every cache key."""
         out = super().fingerprint_config(config)
-        if isinstance(out.get("base_url"), list) and out["base_url"]:
-            out["base_url"] = out["base_url"][0]
+        out.pop("base_url", None)
         return out
 
     def identity(self) -> dict[str, Any]:
-        ident: dict[str, Any] = {"teacher": self.name, "model": self.model, "base_url": self._base}
+        """The model (name and ``extra_body``) and, under ``PREFILL_IDENTITY``, how a
+        prefilled request is sent; never the URL (see ``tracemint.cache.call_key``)."""
+        ident: dict[str, Any] = {"teacher": self.name, "model": self.model}
         if self.config.extra_body:  # e.g. vLLM's top_k changes the outputs
             ident["extra_body"] = self.config.extra_body
-        if self.config.prefill_style != "continue_final_message":  # changes prefill replies
-            ident["prefill_style"] = self.config.prefill_style
+        prefill: dict[str, Any] = {"style": self.config.prefill_style}
+        if self.config.prefill_style == "completions":
+            setting = self.config.chat_template
+            prefill["chat_template"] = (
+                "server" if setting is None else ChatTemplate.from_setting(setting).label
+            )
+        ident[PREFILL_IDENTITY] = prefill
         return ident
+
+    def use_prefill_style(self, style: PrefillStyle) -> None:
+        """Send prefilled requests this way from now on (the prefill check found that the
+        configured style does not work on this server but this one does). Callers made
+        before keep the old identity: make new ones."""
+        self.config = self.config.model_copy(update={"prefill_style": style})
 
     def __repr__(self) -> str:
         return f"OpenAITeacher(model={self.model!r}, base_url={self._where()!r})"
@@ -392,7 +431,93 @@ class OpenAITeacher(Teacher):
                 body["add_generation_prompt"] = False
         return body
 
+    async def chat_template(self) -> ChatTemplate:
+        """The template prefills are rendered with: ``chat_template`` when set, else the
+        one the server reports (llama.cpp's ``GET /props``), read once."""
+        if self._template is not None:
+            return self._template
+        async with self._template_lock:
+            if self._template is None:
+                setting = self.config.chat_template
+                if setting is not None:
+                    self._template = ChatTemplate.from_setting(setting)
+                else:
+                    self._template = await self._server_template()
+        return self._template
+
+    async def _server_template(self) -> ChatTemplate:
+        root = self._base.removesuffix("/v1")
+        url = f"{root}/props"
+        names = ", ".join(f'"{n}"' for n in BUILTIN)
+        fix = (
+            f"set [teacher] chat_template to the model's template: {names} "
+            '("chatml" for SmolLM2 and Qwen) or its Jinja text'
+        )
+        try:
+            async with self._get_session().get(
+                url, headers=self._headers, timeout=aiohttp.ClientTimeout(total=30)
+            ) as resp:
+                status, raw = resp.status, await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise TeacherUnavailableError(
+                self._scrub(f"could not read the chat template from {url}: {type(e).__name__} {e}")
+            ) from None
+        props: Any = None
+        if status == 200:
+            try:
+                props = orjson.loads(raw)
+            except ValueError:
+                props = None
+        source = props.get("chat_template") if isinstance(props, dict) else None
+        if not isinstance(source, str) or not source.strip():
+            why = f"HTTP {status}" if status != 200 else "no chat_template in the reply"
+            raise ConfigError(
+                self._scrub(
+                    f'prefill_style = "completions" renders the model\'s chat template here, '
+                    f"and the server at {root} reports none (GET /props: {why}); {fix}"
+                )
+            )
+        eos = props.get("eos_token")
+        try:
+            return ChatTemplate.compile(
+                source, label="server", eos_token=eos if isinstance(eos, str) else ""
+            )
+        except TemplateError as e:
+            raise ConfigError(
+                f"the chat template the server at {root} reports: {e}; {fix}"
+            ) from None
+
+    async def _complete_prefill(self, req: GenerationRequest) -> Completion:
+        """A prefilled request as raw text on ``/completions``: the rendered conversation
+        ends in the unterminated assistant message, and the model simply goes on."""
+        template = await self.chat_template()
+        try:
+            prompt = template.render_prefill(req.messages, req.prefill or "")
+        except TemplateError as e:
+            raise TeacherError(str(e)) from None
+        stop = list(req.stop)
+        if template.end_of_turn and template.end_of_turn not in stop:
+            stop.append(template.end_of_turn)  # the model's turn ends there, as in a chat
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "stop": stop,
+        }
+        if self.config.send_seed and req.seed is not None:
+            body["seed"] = req.seed
+        if self.config.extra_body:
+            body.update(self.config.extra_body)
+        data, latency = await self._post_json_timed(
+            "/completions", body, req.max_tokens + len(prompt) // 4
+        )
+        return self._to_completion(data, latency)
+
     async def _generate_one(self, req: GenerationRequest) -> Completion:
+        if req.prefill is not None and self.config.prefill_style == "completions":
+            return await self._complete_prefill(req)
         body = self._chat_body(req)
         prompt_chars = sum(len(m.get("content") or "") for m in req.messages)
         # A continuation of a prefill may rightly be empty (the prefix already ended the
@@ -406,7 +531,8 @@ class OpenAITeacher(Teacher):
     def _to_completion(self, data: dict[str, Any], latency: float) -> Completion:
         choice = data["choices"][0]
         message = choice.get("message") or {}
-        text = message.get("content") or ""
+        # a chat reply's message, or a text completion's text
+        text = message.get("content") or choice.get("text") or ""
         reasoning = message.get("reasoning_content") or message.get("reasoning")
         if reasoning is None:
             reasoning, text = split_thinking(text)

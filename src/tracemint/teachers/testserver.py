@@ -94,8 +94,11 @@ class ServerOptions:
     # follow (answer X silently), follow-mention (answer X, saying "As you suggested").
     hint_mode: str = "ignore"
     # continue a trailing assistant message (vLLM, llama.cpp, ...); False ignores it and
-    # starts a new message, as hosted chat APIs do
+    # starts a new message, as hosted chat APIs and llama.cpp's chat endpoint do
     prefill: bool = True
+    # serve llama.cpp's GET /props with a ChatML chat_template (for clients that render the
+    # template themselves and continue a ChatML prompt on /v1/completions)
+    props: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -390,6 +393,33 @@ async def _completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, chat=False)
 
 
+#: the chat template ``GET /props`` reports (``--props``): ChatML, which ``FakeModel.complete``
+#: reads back, as SmolLM2's and Qwen's llama.cpp servers report theirs
+PROPS_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+async def _props(request: web.Request) -> web.Response:
+    """llama.cpp's ``GET /props`` (the fields a client reads), or 404 without ``--props``."""
+    state = request.app[STATE]
+    if not state.options.props:
+        return _error(404, "File Not Found", "not_found")
+    names = state.options.models or (DEFAULT_MODEL,)
+    return web.json_response(
+        {
+            "chat_template": PROPS_CHAT_TEMPLATE,
+            "bos_token": "<|im_start|>",
+            "eos_token": "<|im_end|>",
+            "model_alias": names[0],
+            "total_slots": state.options.slots or 1,
+        }
+    )
+
+
 async def _models(request: web.Request) -> web.Response:
     names = request.app[STATE].options.models or (DEFAULT_MODEL,)
     data = [{"id": m, "object": "model", "owned_by": "tracemint"} for m in names]
@@ -420,6 +450,7 @@ def build_app(options: ServerOptions | None = None) -> web.Application:
     )
     app = web.Application(client_max_size=64 * 1024**2)
     app[STATE] = ServerState(options, model)
+    app.router.add_get("/props", _props)  # at the root, as llama.cpp serves it
     for prefix in ("", "/v1"):
         app.router.add_post(f"{prefix}/chat/completions", _chat)
         app.router.add_post(f"{prefix}/completions", _completions)
@@ -523,6 +554,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         action="store_true",
         help="ignore a trailing assistant message and start a new one (like hosted chat APIs)",
     )
+    p.add_argument(
+        "--props",
+        action="store_true",
+        help="serve GET /props with a ChatML chat_template (as llama.cpp does)",
+    )
     p.add_argument("--no-uvloop", action="store_true", help="use the stdlib event loop")
     a = p.parse_args(argv)
     opts = ServerOptions(
@@ -548,6 +584,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         reasoning_mode=a.reasoning_mode,
         hint_mode=a.hint_mode,
         prefill=not a.no_prefill,
+        props=a.props,
     )
     return opts, not a.no_uvloop
 
