@@ -61,7 +61,11 @@ def unified_schema(schemas: Iterable[pa.Schema]) -> pa.Schema:
 
     A fixed order (not the order columns happened to appear) lets any shard be rebuilt
     alone and still match the others field for field."""
-    schemas = list(schemas)
+    distinct: list[pa.Schema] = []
+    for s in schemas:  # most shards share one schema: unify each shape once
+        if not any(s.equals(d) for d in distinct):
+            distinct.append(s)
+    schemas = distinct
     if not schemas:
         return pa.schema([])
     try:
