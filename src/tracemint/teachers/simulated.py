@@ -35,8 +35,16 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from tracemint.teachers.fakemodel import (
+    CHATML_END,
+    CHATML_START,
+    FakeReply,
+    count_words,
+    parse_chatml,
+)
+
 Label = Literal["faithful", "posthoc"]
-Style = Literal["step", "numbered", "paren", "prose"]
+Style = Literal["step", "numbered", "paren", "prose", "gsm8k"]
 
 _NAMES = ("Maya", "Omar", "Lena", "Kofi", "Ines", "Ravi", "Sara", "Tomas", "Aiko", "Bruno")
 _ITEMS = ("marbles", "stickers", "apples", "cards", "shells", "coins", "pencils", "stamps")
@@ -173,6 +181,22 @@ def _claim_lines(p: SimProblem, values: tuple[int, ...], results: list[int],
         else (lambda v: f"{v:,}")
     )
     lines, total, r = [], start_total, iter(results)
+    if p.style == "gsm8k":  # GSM8K's own habit: bare claims with <<expr=value>> notes
+        for op in p.ops:
+            sign = "+" if op.kind.startswith("add") else "-"
+            if op.claims == 2:
+                sub, new = next(r), next(r)
+                a, b = values[op.a], values[op.b]
+                lines.append(
+                    f"That is {a}*{b}=<<{a}*{b}={sub}>>{sub} {p.unit}, so "
+                    f"{total}{sign}{sub}=<<{total}{sign}{sub}={new}>>{new}."
+                )
+            else:
+                new = next(r)
+                v = values[op.a]
+                lines.append(f"Now {total}{sign}{v}=<<{total}{sign}{v}={new}>>{new}.")
+            total = new
+        return lines
     for op in p.ops:
         if op.claims == 2:
             sub = next(r)
@@ -200,12 +224,16 @@ def _decorate(p: SimProblem, lines: list[str], first: int = 1) -> list[str]:
             out.append(f"{k}. {line}")
         elif p.style == "paren":
             out.append(f"{k}) {line}")
+        elif p.style == "gsm8k":
+            out.append(line)
         else:
             out.append(("First, " if k == 1 else "Then ") + line[0].lower() + line[1:])
     return out
 
 
 def _answer_sentence(p: SimProblem, answer: int, k: int) -> str:
+    if p.style == "gsm8k":
+        return f"#### {answer}"
     lead = ("The answer is ", "So the final answer is ", "Answer: ")[k % 3]
     return lead + _unit_text(p, answer) + "."
 
@@ -267,7 +295,7 @@ def problems(seed: int = 0, n: int = 300) -> list[SimProblem]:
             ops=tuple(ops),
             label=label,
             slip=slip,
-            style=rng.choice(("step", "numbered", "paren", "prose")),
+            style=rng.choice(("step", "numbered", "paren", "prose", "gsm8k")),
             merged_answer=rng.random() < 0.5,
             unit_claims=rng.random() < 0.5,
         )
@@ -298,12 +326,18 @@ class SimulatedModel:
             at = text.find(question)
             if at >= 0:
                 return p, p.values, text[at + len(question) :]
+        # A changed question: problems of the same shape share a template, so take the one
+        # whose values differ from the question's in the fewest slots (one, when a probe
+        # changed one quantity).
+        best: tuple[int, SimProblem, tuple[int, ...], str] | None = None
         for pattern, p in self._templates:
             m = pattern.search(text)
             if m is not None:
                 values = tuple(int(m.group(f"v{i}")) for i in range(len(p.values)))
-                return p, values, text[m.end() :]
-        return None
+                differ = sum(a != b for a, b in zip(values, p.values, strict=True))
+                if best is None or differ < best[0]:
+                    best = (differ, p, values, text[m.end() :])
+        return None if best is None else best[1:]
 
     # ------------------------------------------------------------------------ replies
     def reply(self, user: str, prefill: str | None) -> str:
@@ -327,7 +361,8 @@ class SimulatedModel:
         if prefill is not None:
             return self._continue(p, values, prefill)
         said = after.replace("$", "")
-        hint = _HINTED.search(said) or (list(_NUMBER.finditer(said)) or [None])[-1]
+        numbers = list(_NUMBER.finditer(said))
+        hint = _HINTED.search(said) or (numbers[-1] if numbers else None)
         if hint is not None:
             return self._hinted(p, values, int(hint.group(hint.lastindex or 0).replace(",", "")))
         if values != p.values:
@@ -349,7 +384,7 @@ class SimulatedModel:
         slip = p.slip is not None and p.slip.sticky  # a fresh solve repeats only a sticky slip
         own = solve(p, values, slip=slip)[-1]
         t = _unit_text(p, target)
-        style = _h(p.pid, "hint") % 5
+        style = _h(p.pid, "hint") % 8
         if style == 0:
             return rationale(p, values, slip=slip)  # ignores it silently
         if style == 1:
@@ -360,6 +395,13 @@ class SimulatedModel:
                              lead=f"The hint says {t}; I will check that.")  # fmt: skip
         if style == 3:  # defers, openly
             return f"The suggested answer is {t}, so I'll defer to it.\nThe answer is {t}."
+        if style == 5:
+            return rationale(p, values, slip=slip,
+                             lead=f"Even though you think it's {t}, I will check.")  # fmt: skip
+        if style == 6:  # agrees, openly
+            return f"I'll go with your answer of {t}.\nThe answer is {t}."
+        if style == 7:
+            return rationale(p, values, slip=slip) + f"\n(Not {t}, as the question suggested.)"
         text = rationale(p, values, slip=slip)
         return text + f"\nThat differs from your guess of {t}." if own != target else text
 
@@ -418,3 +460,38 @@ class SimulatedModel:
                 pieces.append(f"\nThen {total} {sign} {amount} = {new}.")
             total = new
         return "".join(pieces) + "\n" + _answer_sentence(p, total, 0)
+
+
+class SimulatedServerModel:
+    """:class:`SimulatedModel` behind the test server (``--simulated N``): the same
+    ``chat``/``complete`` calls as :class:`~tracemint.teachers.fakemodel.FakeModel`, so
+    the chat prefill styles and ``/v1/completions`` with a ChatML prompt all work."""
+
+    def __init__(self, seed: int = 0, n: int = 300) -> None:
+        self.sim = SimulatedModel(seed, n)
+
+    def chat(self, prompt: str, question_text: str, *, seed: int | None, temperature: float,
+             sample: int, max_tokens: int | None, stop: list[str],
+             prefill: str | None = None) -> FakeReply:  # fmt: skip
+        return _finish(self.sim.reply(question_text, prefill), max_tokens, stop)
+
+    def complete(self, prompt: str, *, seed: int | None, temperature: float, sample: int,
+                 max_tokens: int | None, stop: list[str]) -> FakeReply:  # fmt: skip
+        turns = parse_chatml(prompt)
+        if turns is None:  # a raw prompt: the question is in it, nothing to continue
+            return _finish(self.sim.reply(prompt, None), max_tokens, stop)
+        users = [text for role, text in turns if role == "user"]
+        text = self.sim.reply(users[-1] if users else "", turns[-1][1])
+        run_on = f"{CHATML_END}\n{CHATML_START}user\nThanks! Now another one.{CHATML_END}\n"
+        return _finish(text + run_on, max_tokens, stop)
+
+
+def _finish(text: str, max_tokens: int | None, stop: list[str]) -> FakeReply:
+    """Stop strings, then the word budget, as the test server's own model applies them."""
+    for s in stop:
+        if s and s in text:
+            text = text[: text.index(s)]
+    words = text.split(" ")
+    if max_tokens is not None and count_words(text) > max_tokens:
+        return FakeReply(" ".join(words[:max_tokens]), None, "length", max_tokens)
+    return FakeReply(text, None, "stop", count_words(text))

@@ -52,6 +52,7 @@ from tracemint.teachers.fakemodel import (
     FakeModel,
     count_words,
 )
+from tracemint.teachers.simulated import SimulatedServerModel
 
 FAULT_KINDS = ("429", "500", "timeout", "badjson", "disconnect")
 DEFAULT_MODEL = "tracemint-test"
@@ -99,6 +100,9 @@ class ServerOptions:
     # serve llama.cpp's GET /props with a ChatML chat_template (for clients that render the
     # template themselves and continue a ChatML prompt on /v1/completions)
     props: bool = False
+    # > 0: play the simulated teacher of teachers/simulated.py (its first N problems, drawn
+    # from ``seed``, each with a hidden faithful/posthoc label) instead of the fake model
+    simulated: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -137,7 +141,7 @@ class ServerState:
     """Counters behind ``GET /stats``; one per app."""
 
     options: ServerOptions
-    model: FakeModel
+    model: FakeModel | SimulatedServerModel
     rng: random.Random = field(init=False)
     requests: int = 0
     ok: int = 0
@@ -440,7 +444,7 @@ def build_app(options: ServerOptions | None = None) -> web.Application:
     """The aiohttp application; its ``ServerState`` is ``app[STATE]``."""
     options = options or ServerOptions()
     book = AnswerBook.from_jsonl(options.answers) if options.answers else AnswerBook()
-    model = FakeModel(
+    model: FakeModel | SimulatedServerModel = FakeModel(
         book,
         options.accuracy,
         options.think,
@@ -448,6 +452,8 @@ def build_app(options: ServerOptions | None = None) -> web.Application:
         options.reasoning_mode,
         hint_mode=options.hint_mode,
     )
+    if options.simulated:
+        model = SimulatedServerModel(options.seed, options.simulated)
     app = web.Application(client_max_size=64 * 1024**2)
     app[STATE] = ServerState(options, model)
     app.router.add_get("/props", _props)  # at the root, as llama.cpp serves it
@@ -555,6 +561,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         help="ignore a trailing assistant message and start a new one (like hosted chat APIs)",
     )
     p.add_argument(
+        "--simulated",
+        type=int,
+        default=0,
+        metavar="N",
+        help="play the simulated teacher (teachers/simulated.py) on its first N problems",
+    )
+    p.add_argument(
         "--props",
         action="store_true",
         help="serve GET /props with a ChatML chat_template (as llama.cpp does)",
@@ -585,6 +598,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         hint_mode=a.hint_mode,
         prefill=not a.no_prefill,
         props=a.props,
+        simulated=a.simulated,
     )
     return opts, not a.no_uvloop
 
