@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 from conftest_server import apples_problems, server_recipe, start_test_server
 from tracemint.cli import app
 from tracemint.runner.augment import probe_run
+from tracemint.stages import probe_sample
 from tracemint.store import RunStore
 
 N_PROBLEMS = 12
@@ -63,12 +64,14 @@ def minted(server: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -
         teacher={"concurrency": 4, "backoff_base_s": 0.01},
         sampling={"temperature": 0.7, "max_tokens": 200},
         budget={"samples": SAMPLES},
-        run={"shard_rows": 4, "flush_seconds": 0.2, "workers": 1},
+        # one problem per shard (a shard is written as soon as it holds shard_rows traces):
+        # which shards hold a sampled trace then depends on trace ids only, not on timing
+        run={"shard_rows": SAMPLES, "flush_seconds": 5, "workers": 1},
     )
     res = CliRunner().invoke(app, ["run", str(recipe), "--no-progress"])
     assert res.exit_code == 0, res.output
     run_dir = tmp / "runs" / "srv"
-    assert len(RunStore(run_dir).shards()) >= 4
+    assert len(RunStore(run_dir).shards()) == N_PROBLEMS
     return run_dir
 
 
@@ -99,6 +102,13 @@ def _shards_with_probes(run_dir: Path) -> list[bool]:
             < pq.read_metadata(p).num_rows
         )
     return out
+
+
+def _per_shard_probed(run_dir: Path) -> list[list[bool]]:
+    return [
+        [v is not None for v in pq.read_table(p, columns=["early_aoc"]).column(0).to_pylist()]
+        for p in RunStore(run_dir).shards()
+    ]
 
 
 def test_probing_a_sample_leaves_one_schema_every_reader_sees(
@@ -168,6 +178,8 @@ def _run_to_kill(run_dir: Path, log: Path) -> subprocess.Popen[bytes]:
         "--probes",
         "early",
         "--all",
+        "--sample",
+        "0.5",
         "--no-progress",
     ]
     with open(log, "wb") as out:
@@ -188,8 +200,9 @@ def test_sigkill_mid_probe_then_rerun_converges(minted: Path, tmp_path: Path) ->
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    state = _shards_with_probes(run_dir)
-    assert any(state) and not all(state), state  # killed between shard rewrites
+    schemas = _schemas(run_dir)
+    assert any("early_aoc" in s.names for s in schemas), "killed before any shard was probed"
+    assert not all("early_aoc" in s.names for s in schemas), "killed after every shard had"
 
     # every shard reads, nothing is lost, the probed columns read as nulls elsewhere
     for p in RunStore(run_dir).shards():
@@ -197,13 +210,18 @@ def test_sigkill_mid_probe_then_rerun_converges(minted: Path, tmp_path: Path) ->
     mid = RunStore(run_dir).read_traces().to_pylist()
     assert [{k: r[k] for k in before[0]} for r in mid] == before
 
-    _probe(run_dir, "--all")
+    _probe(run_dir, "--all", "--sample", "0.5")
     schemas = _schemas(run_dir)
     assert all(s.equals(schemas[0]) for s in schemas)
     after = RunStore(run_dir).read_traces().to_pylist()
     assert [{k: r[k] for k in before[0]} for r in after] == before
-    answered = [r for r in after if r["answer"] is not None and not r["truncated"]]
+    answered = [
+        r
+        for r in after
+        if r["answer"] is not None and not r["truncated"] and probe_sample(r["trace_id"], 0.5)
+    ]
     assert answered and all(r["early_aoc"] is not None for r in answered)
+    assert any(not any(s) for s in _per_shard_probed(run_dir))  # a shard holds none
     whole = ds.dataset(run_dir / "traces", format="parquet").to_table()
     assert whole.column("early_aoc").null_count == len(after) - len(answered)
 
@@ -220,6 +238,7 @@ def test_every_kill_point_converges_to_the_uninterrupted_run(
     original = RunStore(minted).shards()
     assert len(final) == len(original)
     want = [pq.read_table(p) for p in final]
+    assert all(t.schema == want[0].schema for t in want)
     for k in range(1, len(final)):
         run_dir = _copy(minted, tmp_path / f"k{k}")
         for p in final[:k]:
