@@ -195,7 +195,8 @@ def curate_run(store: RunStore, cfg: CurateConfig, index: Any = None) -> dict[st
             if sel:
                 r["accepted"] = why is None
                 r["drop_reason"] = why
-        store.rewrite_shard(shard, rows)
+        store.rewrite_shard(shard, rows, unify=False)  # every shard gets the same columns
+    store.unify()  # ... so this only checks, unless a killed curate left some behind
     counts: dict[str, int] = Counter()
     for why in reasons.values():
         counts[_kind(why)] += 1
