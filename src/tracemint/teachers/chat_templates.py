@@ -90,13 +90,28 @@ def _environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
         trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
     )
     env.globals["raise_exception"] = _raise
-    env.globals["strftime_now"] = lambda fmt: dt.datetime.now().strftime(fmt)
+    env.globals["strftime_now"] = _strftime_now
     return env
+
+
+def _strftime_now(fmt: str) -> str:
+    """The date, for templates that print it (Llama 3.1's "Today Date")."""
+    return dt.datetime.now().strftime(fmt)
 
 
 def is_template_text(setting: str) -> bool:
     """Whether a ``chat_template`` setting is Jinja text rather than a built-in's name."""
     return "{{" in setting or "{%" in setting
+
+
+def template_label(setting: str | None) -> str:
+    """How a ``chat_template`` setting is named in cache keys (see ``ChatTemplate``), without
+    compiling it: identities are asked for often."""
+    if setting is None:
+        return "server"
+    if setting in BUILTIN:
+        return setting
+    return f"sha256:{hashlib.sha256(setting.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
@@ -125,8 +140,7 @@ class ChatTemplate:
                 f"unknown chat template {setting!r}: give a built-in name "
                 f"({', '.join(sorted(BUILTIN))}) or the template's Jinja text"
             )
-        digest = hashlib.sha256(setting.encode()).hexdigest()[:16]
-        return cls.compile(setting, label=f"sha256:{digest}")
+        return cls.compile(setting, label=template_label(setting))
 
     @classmethod
     def compile(cls, source: str, *, label: str, eos_token: str = "") -> ChatTemplate:

@@ -39,7 +39,12 @@ from tracemint.teachers.base import (
     split_thinking,
     teachers,
 )
-from tracemint.teachers.chat_templates import BUILTIN, ChatTemplate, TemplateError
+from tracemint.teachers.chat_templates import (
+    BUILTIN,
+    ChatTemplate,
+    TemplateError,
+    template_label,
+)
 from tracemint.teachers.endpoints import Endpoint, EndpointPool
 from tracemint.teachers.ratelimit import AdaptiveLimiter, TokenBucket
 
@@ -298,10 +303,7 @@ class OpenAITeacher(Teacher):
             ident["extra_body"] = self.config.extra_body
         prefill: dict[str, Any] = {"style": self.config.prefill_style}
         if self.config.prefill_style == "completions":
-            setting = self.config.chat_template
-            prefill["chat_template"] = (
-                "server" if setting is None else ChatTemplate.from_setting(setting).label
-            )
+            prefill["chat_template"] = template_label(self.config.chat_template)
         ident[PREFILL_IDENTITY] = prefill
         return ident
 

@@ -22,6 +22,13 @@ client's ``give_up_after_s``). ``--blank-replies N`` answers the first N chat re
 fingerprint with ``content: null`` (or ``""`` with ``--blank-kind empty``): a server that
 lost a generation, which a client must retry rather than cache.
 
+Continuing a partial assistant message: the chat endpoint continues a trailing assistant
+message (vLLM-like) unless ``--no-prefill`` (it then opens a new turn, as hosted APIs and
+llama.cpp's chat endpoint do). ``/v1/completions`` continues a ChatML prompt left open in an
+assistant turn with the very reply the chat endpoint gives that prefill (then runs on into an
+invented next turn unless ``<|im_end|>`` is a stop sequence, as a raw completion does), and
+``--props`` serves llama.cpp's ``GET /props`` with the ChatML ``chat_template``.
+
 Why aiohttp.web with no middleware or access log: the benchmark needs > 1,300 requests/s at
 200 ms latency on two cores shared with the client, so per-request work is kept to parsing,
 one hash and one ``json.dumps``; latency is an ``asyncio.sleep`` and costs nothing.
