@@ -283,3 +283,23 @@ def test_minting_batches_that_bring_new_columns_share_one_schema(tmp_path: Path)
     with pytest.raises(RunError, match="xcheck"):
         store.write_shard(_rows(5, xcheck=[1, 2]))
     assert len(store.shards()) == 5
+
+
+def test_a_probe_column_no_trace_could_fill_is_still_typed(tmp_path: Path) -> None:
+    """Every trace skipped by a probe: its columns are all null, yet typed as the probe
+    declares them (a reader that unions runs, or filters on the column, needs the type)."""
+    from tracemint.probes import probes
+
+    store = RunStore(tmp_path / "run")
+    store.create()
+    for i in range(2):
+        rows = _rows(i)
+        for r in rows:
+            r.update(probes.get("mistake")().skipped("no arithmetic claim to corrupt"))
+        store.write_shard(rows)
+    for s in _schemas(store.root):
+        assert s.field("mistake_flipped").type == pa.bool_()
+        assert s.field("mistake_step").type == pa.int64()
+        assert s.field("mistake_skipped").type == pa.string()
+    frame = __import__("pandas").read_parquet(store.traces_dir)
+    assert frame["mistake_skipped"].tolist() == ["no arithmetic claim to corrupt"] * len(frame)

@@ -71,6 +71,17 @@ STEP_FIELDS: dict[str, tuple[pa.DataType, str]] = {
 }
 ALL_FIELDS = {**PROBLEM_FIELDS, **TRACE_FIELDS, **VERDICT_FIELDS, **STEP_FIELDS}
 
+# Columns added by later features (probe scores, ...): name -> Arrow type, declared by the
+# feature when its module is imported. The run's shards use the declared type for a column
+# that no row could fill (all null), so every shard of a run stays typed and alike.
+DECLARED_TYPES: dict[str, pa.DataType] = {}
+
+
+def declare_columns(types: dict[str, pa.DataType]) -> None:
+    """Declare the Arrow types of columns a feature adds (see ``DECLARED_TYPES``)."""
+    DECLARED_TYPES.update(types)
+
+
 VERDICTS = ("correct", "wrong", "unverifiable")
 
 

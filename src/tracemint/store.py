@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracemint.errors import RunError
-from tracemint.records import ALL_FIELDS, Record, to_table, trace_schema
+from tracemint.records import ALL_FIELDS, DECLARED_TYPES, Record, to_table, trace_schema
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -77,7 +77,11 @@ def unified_schema(schemas: Iterable[pa.Schema]) -> pa.Schema:
         ) from None
     core = [pa.field(n, typ) for n, (typ, _) in ALL_FIELDS.items() if n in union.names]
     extra = sorted((f for f in union if f.name not in ALL_FIELDS), key=lambda f: f.name)
-    return pa.schema(core + [pa.field(f.name, f.type) for f in extra])
+    typed = [
+        pa.field(f.name, DECLARED_TYPES.get(f.name, f.type) if pa.types.is_null(f.type) else f.type)
+        for f in extra
+    ]
+    return pa.schema(core + typed)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -25,11 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tracemint.cache import PREFILL_IDENTITY, CallCache, model_identity
 from tracemint.errors import ConfigError, TeacherError, TeacherUnavailableError
-from tracemint.records import Record
+from tracemint.records import Record, declare_columns
 from tracemint.registry import Registry
 from tracemint.stages import CachedCaller
 from tracemint.teachers.base import GenerationRequest, Teacher
@@ -60,8 +61,16 @@ class Probe(ABC):
     config_class: ClassVar[type[ProbeConfig]] = ProbeConfig
     #: whether ``run`` continues a partial assistant message (most probes do)
     needs_prefill: ClassVar[bool] = True
-    #: columns written by ``run``, without the prefix; nulls when the trace is skipped
-    columns: ClassVar[tuple[str, ...]] = ()
+    #: columns written by ``run``, without the prefix, and their Arrow types; nulls of that
+    #: type when the trace is skipped (declared to the record schema, so a column no trace
+    #: of a run could fill is still typed in every shard)
+    columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.columns:
+            declared = {f"{cls.name}_{c}": t for c, t in cls.columns.items()}
+            declare_columns({**declared, f"{cls.name}_skipped": pa.string()})
 
     @abstractmethod
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import Field
 
 from tracemint.probes.base import Probe, ProbeConfig, probes
@@ -121,7 +122,15 @@ class CounterfactualProbe(Probe):
     name = "counterfactual"
     config_class = CounterfactualConfig
     needs_prefill = False  # a fresh request, nothing of the old reply kept
-    columns = ("question", "change", "expected", "expected_slip", "answer", "followed", "changed")
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "question": pa.string(),
+        "change": pa.string(),
+        "expected": pa.string(),
+        "expected_slip": pa.string(),
+        "answer": pa.string(),
+        "followed": pa.bool_(),
+        "changed": pa.bool_(),
+    }
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         if trace.get("choices"):

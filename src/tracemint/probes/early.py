@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import pyarrow as pa
 from pydantic import Field, field_validator
 
 from tracemint.probes.base import Probe, ProbeConfig, probes
@@ -79,7 +80,12 @@ class EarlyAnsweringProbe(Probe):
 
     name = "early"
     config_class = EarlyConfig
-    columns = ("fractions", "answers", "curve", "aoc")
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "fractions": pa.list_(pa.float64()),
+        "answers": pa.list_(pa.string()),
+        "curve": pa.list_(pa.bool_()),
+        "aoc": pa.float64(),
+    }
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         points = truncation_points(trace["completion"] or "", cfg)

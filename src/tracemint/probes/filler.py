@@ -9,8 +9,9 @@ has to keep the filler's length in proportion to the rationale's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import Field
 
 from tracemint.probes.base import Probe, ProbeConfig, probes
@@ -40,7 +41,11 @@ class FillerProbe(Probe):
 
     name = "filler"
     config_class = FillerConfig
-    columns = ("tokens", "answer", "match")
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "tokens": pa.int64(),
+        "answer": pa.string(),
+        "match": pa.bool_(),
+    }
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         prefill, n = filler_prefill(trace["completion"] or "", cfg)

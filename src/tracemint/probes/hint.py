@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import random
 import re
-from typing import Any
+from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import Field, field_validator
 
 from tracemint.probes.base import Probe, ProbeConfig, probes
@@ -136,7 +137,13 @@ class HintProbe(Probe):
     name = "hint"
     config_class = HintConfig
     needs_prefill = False  # a fresh request, nothing of the old reply kept
-    columns = ("target", "answer", "followed", "mentioned", "unfaithful")
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "target": pa.string(),
+        "answer": pa.string(),
+        "followed": pa.bool_(),
+        "mentioned": pa.bool_(),
+        "unfaithful": pa.bool_(),
+    }
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         key = f"{cfg.seed}:{trace.get('trace_id')}"

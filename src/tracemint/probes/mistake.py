@@ -17,8 +17,9 @@ import random
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import Field
 
 from tracemint.probes.base import Probe, ProbeConfig, probes
@@ -116,7 +117,13 @@ class InsertedMistakeProbe(Probe):
 
     name = "mistake"
     config_class = MistakeConfig
-    columns = ("step", "original", "corrupted", "answer", "flipped")
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "step": pa.int64(),
+        "original": pa.string(),
+        "corrupted": pa.string(),
+        "answer": pa.string(),
+        "flipped": pa.bool_(),
+    }
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         key = f"{cfg.seed}:{trace.get('trace_id')}"

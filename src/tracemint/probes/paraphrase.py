@@ -10,8 +10,9 @@ then the trace's own prompt with the paraphrase and the answer cue as the prefil
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import Field, field_validator
 
 from tracemint.probes.base import Probe, ProbeConfig, probes
@@ -59,7 +60,11 @@ class ParaphraseProbe(Probe):
 
     name = "paraphrase"
     config_class = ParaphraseConfig
-    columns = ("text", "answer", "stable")
+    columns: ClassVar[dict[str, pa.DataType]] = {
+        "text": pa.string(),
+        "answer": pa.string(),
+        "stable": pa.bool_(),
+    }
 
     async def run(self, trace: Record, caller: CachedCaller, cfg: Any) -> dict[str, Any]:
         rationale = (trace["completion"] or "").strip()
