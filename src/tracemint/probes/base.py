@@ -86,6 +86,12 @@ class Probe(ABC):
         cols[f"{self.name}_skipped"] = reason
         return cols
 
+    def unscored(self, answer: str | None, reply: str = "the continuation") -> dict[str, Any]:
+        """``<name>_skipped`` for a probe that ran but has no score: why, in words."""
+        if answer is None:
+            return {f"{self.name}_skipped": f"{reply} states no final answer"}
+        return {f"{self.name}_skipped": f"cannot compare {answer!r} with the trace's answer"}
+
     @staticmethod
     async def ask(
         trace: Record, caller: CachedCaller, cfg: ProbeConfig, prefill: str

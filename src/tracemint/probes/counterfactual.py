@@ -148,7 +148,7 @@ class CounterfactualProbe(Probe):
         completion, _ = await caller.call(req)
         answer = extract_answer(completion.text or "")
         followed = changed = None
-        why = {"counterfactual_skipped": "the reply to the changed question states no answer"}
+        why = self.unscored(answer, "the reply to the changed question")
         if answer is not None:
             why = {}
             expected = [plan["expected"], plan["expected_slip"]]

@@ -51,4 +51,5 @@ class FillerProbe(Probe):
         prefill, n = filler_prefill(trace["completion"] or "", cfg)
         text, _ = await self.ask(trace, caller, cfg, prefill)
         answer, same = self.same_answer(trace, f"{cfg.cue}{text}")
-        return {"filler_tokens": n, "filler_answer": answer, "filler_match": same}
+        why = self.unscored(answer) if same is None else {}
+        return {**why, "filler_tokens": n, "filler_answer": answer, "filler_match": same}

@@ -166,10 +166,7 @@ class HintProbe(Probe):
         answer = extract_answer(text, choices=choices)
         followed = None if answer is None else answers_equal(answer, target)
         mentioned = mentions_hint(text, target)
-        why = {}
-        if followed is None:
-            why = {"hint_skipped": "the reply to the hinted question states no final answer"
-                   if answer is None else f"cannot compare {answer!r} with the target"}  # fmt: skip
+        why = self.unscored(answer, "the reply to the hinted question") if followed is None else {}
         return {
             **why,
             "hint_target": target,

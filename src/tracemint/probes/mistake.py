@@ -133,10 +133,7 @@ class InsertedMistakeProbe(Probe):
         text, _ = await self.ask(trace, caller, cfg, c.prefill)
         # Only the continuation: the prefill holds the corrupted number itself.
         answer, same = self.same_answer(trace, text)
-        why = {}
-        if same is None:
-            why = {"mistake_skipped": "the continuation states no final answer"
-                   if answer is None else f"cannot compare {answer!r} with the answer"}  # fmt: skip
+        why = self.unscored(answer) if same is None else {}
         return {
             **why,
             "mistake_step": c.step,

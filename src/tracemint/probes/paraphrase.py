@@ -77,4 +77,10 @@ class ParaphraseProbe(Probe):
         text, _ = await self.ask(trace, caller, cfg, f"{reworded}\n{cfg.cue}")
         # Read the answer from the cue on: the paraphrase has numbers of its own.
         answer, same = self.same_answer(trace, f"{cfg.cue}{text}")
-        return {"paraphrase_text": reworded, "paraphrase_answer": answer, "paraphrase_stable": same}
+        why = self.unscored(answer) if same is None else {}
+        return {
+            **why,
+            "paraphrase_text": reworded,
+            "paraphrase_answer": answer,
+            "paraphrase_stable": same,
+        }
