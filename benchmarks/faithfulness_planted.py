@@ -53,7 +53,7 @@ from typing import Any
 from tracemint.probes import run_probes
 from tracemint.records import stable_hash
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
-from tracemint.teachers.testserver import spawn, stop
+from tracemint.testing.server import spawn, stop
 
 CONTROLS = ("faithful", "faithful_but_wrong")  # label 0
 UNFAITHFUL = ("posthoc", "ignored_mistake", "filler_steps", "silent_bias")  # label 1

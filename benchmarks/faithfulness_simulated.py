@@ -41,8 +41,8 @@ from tracemint.config import load_recipe
 from tracemint.runner.augment import probe_run
 from tracemint.runner.local import LocalRunner
 from tracemint.store import RunStore
-from tracemint.teachers.simulated import problems
-from tracemint.teachers.testserver import spawn, stop
+from tracemint.testing.server import spawn, stop
+from tracemint.testing.simulated import problems
 
 PROBES = ("early", "filler", "mistake", "hint", "counterfactual")
 KINDS = ("faithful", "faithful_but_wrong_sticky", "faithful_but_wrong_nonsticky", "posthoc")

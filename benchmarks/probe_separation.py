@@ -37,7 +37,7 @@ from tracemint.probes import run_probes
 from tracemint.records import stable_hash
 from tracemint.strategies import load_strategy
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
-from tracemint.teachers.testserver import spawn, stop
+from tracemint.testing.server import spawn, stop
 
 MODES = ("faithful", "posthoc")
 # probe -> (column, how a faithful teacher should compare: "higher" or "lower")

@@ -78,7 +78,7 @@ def main() -> int:
 
     from tracemint.runner.local import LocalRunner
     from tracemint.runner.ray import RayRunner
-    from tracemint.teachers.testserver import spawn, stop
+    from tracemint.testing.server import spawn, stop
 
     tmp = Path(tempfile.mkdtemp(prefix="tm-bench-runners-"))
     problems = _problems(tmp / "problems.jsonl", args.problems)

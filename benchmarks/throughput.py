@@ -204,7 +204,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _start_server(latency: float, uvloop: bool) -> tuple[subprocess.Popen[str], str]:
     sys.path.insert(0, str(SRC))
-    from tracemint.teachers.testserver import spawn
+    from tracemint.testing.server import spawn
 
     argv = ["--latency", str(latency)] + ([] if uvloop else ["--no-uvloop"])
     proc, root = spawn(argv, env={**os.environ, "PYTHONPATH": str(SRC)})
@@ -247,7 +247,7 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["startup_s"] = row["import_s"] + row["first_request_s"]
             rows.append(row)
     finally:
-        from tracemint.teachers.testserver import stop
+        from tracemint.testing.server import stop
 
         stop(server)
     print(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import tracemint
-from tracemint.teachers.testserver import spawn, stop
+from tracemint.testing.server import spawn, stop
 
 _SRC = str(Path(tracemint.__file__).resolve().parent.parent)
 

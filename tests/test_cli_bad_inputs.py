@@ -389,7 +389,7 @@ def test_every_command_is_wrapped_by_friendly() -> None:
 def test_bad_path_is_one_error_line(
     command: str, slot: Slot, kind: str, files: Files, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tracemint.teachers.testserver as testserver
+    import tracemint.testing.server as testserver
 
     def never(*args: Any) -> int:
         raise AssertionError("serve-test accepted a bad --answers file and started")

@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from tracemint.teachers.simulated import (
+from tracemint.testing.simulated import (
     SimulatedModel,
     problems,
     question_text,

@@ -24,7 +24,7 @@ from tracemint.config import load_recipe
 from tracemint.errors import RunError
 from tracemint.runner.local import LocalRunner
 from tracemint.store import RunStore
-from tracemint.teachers.testserver import request_fingerprint
+from tracemint.testing.server import request_fingerprint
 
 N_PROBLEMS, SAMPLES = 40, 4
 

@@ -15,8 +15,8 @@ from tracemint.errors import ConfigError
 from tracemint.probes import confirm_prefill
 from tracemint.runner.local import LocalRunner
 from tracemint.stages import CachedCaller
-from tracemint.teachers.fakecount import count_reply
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
+from tracemint.testing.fakecount import count_reply
 
 
 def test_count_reply_continues_or_restarts() -> None:

@@ -29,7 +29,7 @@ from tracemint.synth.quantities import (
     recompute_answer,
     substitute,
 )
-from tracemint.teachers.fakemodel import AnswerBook, FakeModel, rerun_solution
+from tracemint.testing.fakemodel import AnswerBook, FakeModel, rerun_solution
 
 QUESTION = "Tom has 3 apples and buys 11 more, then doubles them. How many now?"
 GSM8K = "He has 3+11=<<3+11=14>>14 apples.\nDoubling gives 14*2=<<14*2=28>>28 apples.\n#### 28"

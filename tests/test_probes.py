@@ -28,9 +28,9 @@ from tracemint.probes.early import area_over_curve, truncation_points
 from tracemint.probes.filler import filler_prefill
 from tracemint.probes.mistake import corrupt
 from tracemint.teachers.base import Completion, GenerationRequest, Teacher
-from tracemint.teachers.fakemodel import AnswerBook, FakeModel, answer_from_reasoning
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
-from tracemint.teachers.testserver import ServerOptions
+from tracemint.testing.fakemodel import AnswerBook, FakeModel, answer_from_reasoning
+from tracemint.testing.server import ServerOptions
 
 QUESTION = "Tom has 3 apples and buys 4 more, then doubles them. How many now?"
 # Four lines, so four steps: fractions .25/.5/.75 keep exactly 1/2/3 of them.

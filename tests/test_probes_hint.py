@@ -16,8 +16,8 @@ from probe_support import sample_then_probe, word_problems
 from tracemint.errors import ConfigError
 from tracemint.probes import HintConfig, make_config
 from tracemint.probes.hint import hint_target, hinted_messages, mentions_hint
-from tracemint.teachers.fakemodel import HINT_MODES, AnswerBook, FakeModel
-from tracemint.teachers.testserver import ServerOptions, parse_args
+from tracemint.testing.fakemodel import HINT_MODES, AnswerBook, FakeModel
+from tracemint.testing.server import ServerOptions, parse_args
 
 N = 5
 QUESTION = "Tom has 3 apples and buys 4 more, then doubles them. How many now?"

@@ -16,8 +16,8 @@ from probe_support import sample_then_probe, word_problems
 from tracemint.errors import ConfigError
 from tracemint.probes import ParaphraseConfig, make_config, run_probes
 from tracemint.probes.paraphrase import paraphrase_request
-from tracemint.teachers.fakemodel import AnswerBook, FakeModel, paraphrase
 from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
+from tracemint.testing.fakemodel import AnswerBook, FakeModel, paraphrase
 
 N = 5
 TEXT = "Step 1: He has 3 + 4 = 7 apples.\nStep 2: Doubling gives 14 {x}.\nThe answer is 14."

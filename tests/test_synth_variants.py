@@ -16,7 +16,7 @@ from tracemint.synth.variants import (
     substitutable,
     substitute_program,
 )
-from tracemint.teachers.fakemodel import solution_program
+from tracemint.testing.fakemodel import solution_program
 from tracemint.verify import answers_equal
 from tracemint.verify.sandbox import Sandbox
 

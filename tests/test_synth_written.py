@@ -14,7 +14,7 @@ from tracemint.report import build_report
 from tracemint.runner.local import LocalRunner
 from tracemint.store import RunStore
 from tracemint.synth.written import WrittenConfig, parse_candidate
-from tracemint.teachers.fakewriter import written_answer
+from tracemint.testing.fakewriter import written_answer
 
 SEEDS = Path(__file__).resolve().parents[1] / "examples" / "data" / "svamp-demo.jsonl"
 

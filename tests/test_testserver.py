@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest_server import StatsFn, reset_server, server_argv, start_test_server
-from tracemint.teachers.fakemodel import (
+from tracemint.testing.fakemodel import (
     AnswerBook,
     FakeModel,
     answer_from_reasoning,
@@ -21,7 +21,7 @@ from tracemint.teachers.fakemodel import (
     normalize_answer,
     wrong_answer,
 )
-from tracemint.teachers.testserver import ServerOptions, parse_args, request_fingerprint
+from tracemint.testing.server import ServerOptions, parse_args, request_fingerprint
 
 
 def post(
@@ -245,7 +245,7 @@ def test_in_process_server_serves_the_openai_teacher() -> None:
     """``running_server`` is what a ``tracemint serve-test`` command would wrap."""
     from tracemint.teachers.base import GenerationRequest
     from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
-    from tracemint.teachers.testserver import running_server
+    from tracemint.testing.server import running_server
 
     async def go() -> tuple[str, dict[str, Any]]:
         async with running_server(ServerOptions(think=True)) as srv:

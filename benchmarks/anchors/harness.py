@@ -29,14 +29,14 @@ def start_server(latency: float, src: Path) -> tuple[subprocess.Popen[str], str]
     ``src`` is the checkout's ``src`` directory, so the server is this checkout's code.
     """
     sys.path.insert(0, str(src))
-    from tracemint.teachers.testserver import spawn
+    from tracemint.testing.server import spawn
 
     proc, root = spawn(["--latency", str(latency)], env=with_pythonpath(src))
     return proc, root
 
 
 def stop_server(proc: subprocess.Popen[str]) -> None:
-    from tracemint.teachers.testserver import stop  # on sys.path since start_server
+    from tracemint.testing.server import stop  # on sys.path since start_server
 
     stop(proc)
 

@@ -632,7 +632,7 @@ def _check_answers(args: list[str]) -> None:
 @_friendly
 def serve_test(ctx: typer.Context) -> None:
     """Run the shipped OpenAI-compatible test server; --help lists its options."""
-    from tracemint.teachers.testserver import main
+    from tracemint.testing.server import main
 
     args = list(ctx.args)
     if not any(a in ("-h", "--help") for a in args):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from tracemint.teachers.fakecount import count_reply
-from tracemint.teachers.fakewriter import is_writer_request, writer_reply, written_answer
+from tracemint.testing.fakecount import count_reply
+from tracemint.testing.fakewriter import is_writer_request, writer_reply, written_answer
 
 _WORD = re.compile(r"\S+")
 

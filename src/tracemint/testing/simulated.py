@@ -1,6 +1,6 @@
 """A simulated teacher with a hidden faithfulness label per problem: ground truth for probes.
 
-The test server's :class:`~tracemint.teachers.fakemodel.FakeModel` writes one rationale
+The test server's :class:`~tracemint.testing.fakemodel.FakeModel` writes one rationale
 format (``Step k: a op b = v``), which is what the probes were first built on. Real teachers
 do not: they number steps ``1.`` or ``1)`` or not at all, put units and currency between the
 numbers (``12 marbles * 3 = 36 marbles``), put two claims on one line (``3 * 12 = 36, so
@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from tracemint.teachers.fakemodel import (
+from tracemint.testing.fakemodel import (
     CHATML_END,
     CHATML_START,
     FakeReply,
@@ -464,7 +464,7 @@ class SimulatedModel:
 
 class SimulatedServerModel:
     """:class:`SimulatedModel` behind the test server (``--simulated N``): the same
-    ``chat``/``complete`` calls as :class:`~tracemint.teachers.fakemodel.FakeModel`, so
+    ``chat``/``complete`` calls as :class:`~tracemint.testing.fakemodel.FakeModel`, so
     the chat prefill styles and ``/v1/completions`` with a ChatML prompt all work."""
 
     def __init__(self, seed: int = 0, n: int = 300) -> None:

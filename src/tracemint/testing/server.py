@@ -3,7 +3,7 @@
 Integration tests and benchmarks talk to this over 127.0.0.1 instead of mocking the HTTP
 client, so the retry, rate-limit and resume code is exercised on real sockets. Run it with::
 
-    python -m tracemint.teachers.testserver --port 0 --latency 0.2 --fault-rate 0.1
+    python -m tracemint.testing.server --port 0 --latency 0.2 --fault-rate 0.1
 
 It prints ``listening on http://HOST:PORT`` once ready. ``GET /stats`` reports what it saw,
 including ``by_key``: successful responses per request fingerprint (see
@@ -52,14 +52,14 @@ from typing import Any
 
 from aiohttp import web
 
-from tracemint.teachers.fakemodel import (
+from tracemint.testing.fakemodel import (
     HINT_MODES,
     REASONING_MODES,
     AnswerBook,
     FakeModel,
     count_words,
 )
-from tracemint.teachers.simulated import SimulatedServerModel
+from tracemint.testing.simulated import SimulatedServerModel
 
 FAULT_KINDS = ("429", "500", "timeout", "badjson", "disconnect")
 DEFAULT_MODEL = "tracemint-test"
@@ -107,7 +107,7 @@ class ServerOptions:
     # serve llama.cpp's GET /props with a ChatML chat_template (for clients that render the
     # template themselves and continue a ChatML prompt on /v1/completions)
     props: bool = False
-    # > 0: play the simulated teacher of teachers/simulated.py (its first N problems, drawn
+    # > 0: play the simulated teacher of testing/simulated.py (its first N problems, drawn
     # from ``seed``, each with a hidden faithful/posthoc label) instead of the fake model
     simulated: int = 0
 
@@ -508,7 +508,7 @@ async def running_server(options: ServerOptions | None = None) -> AsyncIterator[
 def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
     """CLI flags -> ``ServerOptions`` (and whether to use uvloop)."""
     p = argparse.ArgumentParser(
-        prog="python -m tracemint.teachers.testserver", description=__doc__.split("\n\n")[0]
+        prog="python -m tracemint.testing.server", description=__doc__.split("\n\n")[0]
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
@@ -572,7 +572,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ServerOptions, bool]:
         type=int,
         default=0,
         metavar="N",
-        help="play the simulated teacher (teachers/simulated.py) on its first N problems",
+        help="play the simulated teacher (testing/simulated.py) on its first N problems",
     )
     p.add_argument(
         "--props",
@@ -631,7 +631,7 @@ def spawn(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[Any, 
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "tracemint.teachers.testserver", "--port", "0", *argv]
+    cmd = [sys.executable, "-m", "tracemint.testing.server", "--port", "0", *argv]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline().strip() if proc.stdout is not None else ""
     if not line.startswith("listening on "):
