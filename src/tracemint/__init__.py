@@ -1,3 +1,65 @@
-"""tracemint: mint verified, faithful chain-of-thought reasoning data."""
+"""tracemint: mint verified, faithful chain-of-thought reasoning data.
+
+The library API (``tracemint.api``, re-exported here)::
+
+    import tracemint
+
+    run = tracemint.run(tracemint.load_recipe("recipe.toml"))  # what `tracemint run` does
+    table = run.traces()  # a pyarrow Table, one row per trace
+    run.export("sft", "data/")  # data/sft.jsonl and data/sft.parquet
+
+``__all__`` is the public API; adding to it is a deliberate change (tests/test_api.py pins
+it). Importing this package stays cheap: the CLI pays for it on every start, so nothing
+here imports pydantic or pyarrow until a name that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tracemint.api import LAZY, Run, families, generate, grade, run
+from tracemint.errors import (
+    ConfigError,
+    MissingDependencyError,
+    RunError,
+    SourceError,
+    TeacherError,
+    TeacherUnavailableError,
+    TracemintError,
+)
+
+if TYPE_CHECKING:
+    from tracemint.config import Recipe, load_recipe
+    from tracemint.records import ALL_FIELDS, trace_schema
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ALL_FIELDS",
+    "ConfigError",
+    "MissingDependencyError",
+    "Recipe",
+    "Run",
+    "RunError",
+    "SourceError",
+    "TeacherError",
+    "TeacherUnavailableError",
+    "TracemintError",
+    "families",
+    "generate",
+    "grade",
+    "load_recipe",
+    "run",
+    "trace_schema",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY:
+        return getattr(importlib.import_module(LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *LAZY})

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from tracemint.records import stable_hash
-from tracemint.teachers.base import Completion, GenerationRequest
+from tracemint.teachers.base import Completion, GenerationRequest, Teacher
 
 _BUSY_S = 30.0  # how long a process waits for another's lock on the cache file
 _SCHEMA = """
@@ -323,3 +323,32 @@ class CallCache:
                 self._writer.stop()
                 self._writer = None
             self._db.close()
+
+
+class CachedCaller:
+    """One teacher call through the cache: the same request is never paid for twice.
+
+    Each call is cached the moment it returns, not when its siblings do, so a kill loses
+    only calls still in flight.
+    """
+
+    def __init__(self, teacher: Teacher, cache: CallCache | None) -> None:
+        self.teacher, self.cache = teacher, cache
+        self.identity = teacher.identity()
+        self.identity_json = orjson.dumps(self.identity, option=orjson.OPT_SORT_KEYS).decode()
+
+    async def call(self, req: GenerationRequest) -> tuple[Completion, bool]:
+        """The completion, and whether it came from the cache."""
+        key = call_key(self.identity, req)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit, True
+        (completion,) = await self.teacher.generate([req])
+        # Let queued work (requests just granted a connection slot) go first: responses
+        # arrive in bursts, and processing a whole burst before sending the next wave idles
+        # the server. Costs one loop iteration of latency, nothing else.
+        await asyncio.sleep(0)
+        if self.cache is not None:
+            self.cache.put(key, self.identity_json, req, completion)
+        return completion, False

@@ -9,6 +9,7 @@ everywhere: a typo never silently becomes a default.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from tracemint import plugins
 from tracemint.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -145,7 +147,7 @@ class SelectConfig(_Strict):
 
 class ExportConfig(_Strict):
     # sft, dpo (preference pairs), prm (TRL stepwise labels), sft_partial (good prefixes)
-    formats: list[Literal["sft", "dpo", "prm", "sft_partial"]] = ["sft", "dpo"]
+    formats: list[str] = ["sft", "dpo"]  # registered exporters (checked in parse_recipe)
     file_types: list[Literal["jsonl", "parquet"]] = ["jsonl", "parquet"]
     system_prompt: str | None = None  # prepended to every exported conversation
     max_pairs_per_problem: int = Field(4, gt=0)
@@ -202,16 +204,71 @@ class CurateConfig(_Strict):
         )
 
 
+# The program sandbox's limits (verify/sandbox.py runs programs under them): a recipe's
+# [sandbox] table, so its model lives with the other recipe tables.
+DEFAULT_ALLOWED_MODULES = (
+    "math", "fractions", "decimal", "itertools", "functools", "collections", "datetime",
+    "statistics", "re", "string", "sympy", "numbers", "operator", "heapq", "bisect", "random",
+)  # fmt: skip
+
+
+class SandboxConfig(BaseModel):
+    """Limits for one program; every execution gets all of them afresh."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_s: float = Field(2.0, gt=0)  # RLIMIT_CPU, rounded up to whole seconds
+    wall_s: float = Field(5.0, gt=0)  # the zygote kills the program after this
+    memory_mb: int = Field(512, gt=0)  # RLIMIT_AS headroom above the preloaded interpreter
+    max_output_bytes: int = Field(65536, gt=0)  # stdout, stderr, and str(return value), each
+    allowed_modules: tuple[str, ...] = (
+        DEFAULT_ALLOWED_MODULES  # top-level names user code may import
+    )
+    pool_size: int = Field(2, ge=1, le=64)  # concurrent programs and pre-forked workers
+    entrypoint: str = "solution"  # called with no arguments; its return value is the answer
+    max_processes: int = Field(8, ge=1, le=256)  # RLIMIT_NPROC (threads count too)
+    max_file_bytes: int = Field(1 << 20, ge=0)  # RLIMIT_FSIZE: largest file a program writes
+    max_open_files: int = Field(32, ge=8, le=1024)  # RLIMIT_NOFILE
+    # Size of the fresh tmpfs each program gets over /tmp, /var/tmp, /dev/shm and /run/lock
+    # (each; the working directory lives in the /tmp one). Per program so that no program
+    # reads another's files or fills the disk for the next; see protections["tmp_per_program"].
+    tmp_mb: int = Field(16, ge=1, le=4096)
+    seed: int = 0  # random.seed() before each program, so runs are reproducible
+    prefork: bool = True  # False: fork on demand (only useful to measure what pre-forking buys)
+    # False: no seccomp filter (only to measure what it costs, and for the test that shows it
+    # is the filter that refuses); see protections["seccomp"] and verify/_sandbox_filter.py
+    syscall_filter: bool = True
+    require_isolation: bool = False  # True: refuse to start without setuid and a netns
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError(f"entrypoint must be a Python identifier, got {value!r}")
+        return value
+
+    @field_validator("allowed_modules")
+    @classmethod
+    def _module_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not name.isidentifier()]
+        if bad:
+            raise ValueError(f"allowed_modules must be top-level module names, got {bad}")
+        return value
+
+
 class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     runs_dir: str = "runs"
+    # modules imported before anything is looked up: a plugin of one's own (a teacher,
+    # source, family, verifier, probe or exporter) registers itself there
+    plugins: list[str] = []
     source: ComponentConfig
     teacher: ComponentConfig
     strategy: StrategyConfig = StrategyConfig()
     verify: VerifyConfig = VerifyConfig()
     montecarlo: MonteCarloConfig = MonteCarloConfig()
     probes: ProbesConfig = ProbesConfig()
-    sandbox: dict[str, Any] = {}  # options of the program sandbox (see verify/sandbox.py)
+    sandbox: dict[str, Any] = {}  # options of the program sandbox (SandboxConfig above)
     sampling: SamplingConfig = SamplingConfig()
     budget: BudgetConfig = BudgetConfig()
     select: SelectConfig = SelectConfig()
@@ -251,38 +308,39 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
     except ValidationError as e:
         raise ConfigError(_format_errors(e, where)) from None
     # Validate component options now, not at the first LLM call.
-    from tracemint.plugins import source_class, teacher_class
-
-    for table, lookup in (("source", source_class), ("teacher", teacher_class)):
+    plugins.load_plugins(recipe.plugins)
+    for table, registry in (("source", plugins.sources), ("teacher", plugins.teachers)):
         comp: ComponentConfig = getattr(recipe, table)
         try:
-            cls = lookup(comp.type)
+            cls = registry.get(comp.type)
         except ConfigError as e:
             raise ConfigError(f"{where}: {table}.type: {e}") from None
         try:
             cls.config_class.model_validate(comp.options())
         except ValidationError as e:
             raise ConfigError(_format_errors(e, where, (table,))) from None
-    if recipe.probes.names:
-        from tracemint.probes import make_config, probes
-
-        options = recipe.probes.options()
-        for name in recipe.probes.names:
-            try:
-                probes.get(name)
-            except ConfigError as e:
-                raise ConfigError(f"{where}: probes.names: {e}") from None
-        for name, raw in options.items():
-            if name not in recipe.probes.names:
-                raise ConfigError(f"{where}: probes.{name}: settings for a probe not in names")
-            make_config(name, raw)
-    if recipe.sandbox:
-        from tracemint.verify.sandbox import SandboxConfig
-
+    for fmt in recipe.export.formats:
         try:
-            SandboxConfig.model_validate(recipe.sandbox)
+            plugins.exporters.get(fmt)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: export.formats: {e}") from None
+    options = recipe.probes.options()
+    for name in recipe.probes.names:
+        try:
+            plugins.probes.get(name)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: probes.names: {e}") from None
+    for name, raw in options.items():
+        if name not in recipe.probes.names:
+            raise ConfigError(f"{where}: probes.{name}: settings for a probe not in names")
+        try:
+            plugins.probes.get(name).config_class.model_validate(raw or {})
         except ValidationError as e:
-            raise ConfigError(_format_errors(e, where, ("sandbox",))) from None
+            raise ConfigError(_format_errors(e, where, ("probes", name))) from None
+    try:
+        SandboxConfig.model_validate(recipe.sandbox)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, where, ("sandbox",))) from None
     return recipe
 
 
@@ -308,6 +366,18 @@ def load_recipe(path: str | Path) -> Recipe:
     except RecursionError:  # tomllib recurses per nested [ or {
         raise ConfigError(f"{p}: invalid TOML: arrays or tables nested too deeply") from None
     return parse_recipe(data, str(p))
+
+
+def validate_config(model: type[BaseModel], options: Mapping[str, Any], *, what: str) -> Any:
+    """Build ``model`` from ``options``; a bad or unknown key raises ``ConfigError`` naming it."""
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(options)'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(f"{what} options: {problems}") from None
 
 
 def component_config(comp: ComponentConfig, cls: Any) -> BaseModel:

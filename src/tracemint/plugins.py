@@ -1,68 +1,107 @@
-"""Where registered implementations (teachers, sources, verifiers) are looked up by name.
+"""Every extension point's registry, in one place: how a recipe's names find their code.
 
-Importing a built-in module registers it; this module imports them lazily so that, e.g.,
-``tracemint verify`` never pays for aiohttp or torch. Heavy backends (embedded: torch)
-register cheaply: their modules import torch only when a teacher is constructed.
+A kind of plugin (teacher, source, family, verifier, probe, exporter) is one ``Registry``
+here; its built-ins are listed by module path and imported on first use (the registry is a
+leaf: nothing here imports an implementation). Adding an implementation is one new file:
+subclass the kind's base class (``teachers.base.Teacher``, ``sources.base.Source``,
+``synth.base.Family``, ``verify.base.Verifier``, ``probes.base.Probe``,
+``export.base.Exporter``) and decorate it with ``@<registry>.register("name")``; a recipe
+loads a module of one's own with ``plugins = ["my_package.my_module"]``.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
-_BUILTIN_TEACHERS = {
-    "openai": "tracemint.teachers.openai",
-    "embedded": "tracemint.teachers.embedded",
-    "local": "tracemint.teachers.local",
-    "noisy_gold": "tracemint.teachers.noisy_gold",
-}
-_BUILTIN_SOURCES = {
-    "file": "tracemint.sources.files",
-    "generate": "tracemint.sources.generated",
-    "written": "tracemint.sources.written",
-}
+from tracemint.errors import ConfigError
+from tracemint.registry import Registry
 
-_BUILTIN_VERIFIERS = {
-    "answer": "tracemint.verify.answer_verifier",
-    "family": "tracemint.verify.family_verifier",
-    "steps": "tracemint.verify.step_verifier",
-}
+teachers: Registry[Any] = Registry(
+    "teacher",
+    {
+        "openai": "tracemint.teachers.openai",
+        "embedded": "tracemint.teachers.embedded",
+        "local": "tracemint.teachers.local",
+        "noisy_gold": "tracemint.teachers.noisy_gold",
+    },
+)
+sources: Registry[Any] = Registry(
+    "source",
+    {
+        "file": "tracemint.sources.files",
+        "generate": "tracemint.sources.generated",
+        "written": "tracemint.sources.written",
+    },
+)
+families: Registry[Any] = Registry(
+    "family",
+    {
+        name: f"tracemint.synth.families.{module}"
+        for name, module in {
+            "modular": "modular",
+            "rule_chaining": "rule_chaining",
+            "ordering": "ordering",
+            "knights_knaves": "knights_knaves",
+            "gym": "gym",
+            "word_problems": "word_problems",
+            "linear_equations": "linear",
+            "dates": "dates",
+            "boolean": "boolean",
+            "sorting": "sorting",
+            "counting": "counting",
+        }.items()
+    },
+)
+verifiers: Registry[Any] = Registry(
+    "verifier",
+    {
+        "answer": "tracemint.verify.answer_verifier",
+        "family": "tracemint.verify.family_verifier",
+        "steps": "tracemint.verify.step_verifier",
+    },
+)
+probes: Registry[Any] = Registry(
+    "probe",
+    {
+        name: f"tracemint.probes.{name}"
+        for name in ("early", "filler", "mistake", "hint", "paraphrase", "counterfactual")
+    },
+)
+exporters: Registry[Any] = Registry(
+    "exporter",
+    {
+        "sft": "tracemint.export.sft",
+        "dpo": "tracemint.export.preference",
+        "prm": "tracemint.export.process",
+        "sft_partial": "tracemint.export.process",
+    },
+)
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import a recipe's own plugin modules, so what they register can be named."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ConfigError(f"plugins: cannot import {module!r}: {e}") from None
 
 
 def teacher_class(name: str) -> Any:
-    from tracemint.teachers.base import teachers
-
-    if name in _BUILTIN_TEACHERS and name not in teachers:
-        importlib.import_module(_BUILTIN_TEACHERS[name])
-    if name not in teachers:
-        for module in _BUILTIN_TEACHERS.values():
-            importlib.import_module(module)
     return teachers.get(name)
 
 
 def source_class(name: str) -> Any:
-    from tracemint.sources.base import sources
-
-    if name not in sources:
-        for module in _BUILTIN_SOURCES.values():
-            importlib.import_module(module)
     return sources.get(name)
 
 
 def verifier_class(name: str) -> Any:
     """The registered ``Verifier`` class ``name`` (answer, family, steps, or a plugin's)."""
-    from tracemint.verify.base import verifiers
-
-    if name not in verifiers:
-        for module in _BUILTIN_VERIFIERS.values():
-            importlib.import_module(module)
     return verifiers.get(name)
 
 
 def verifier_names() -> list[str]:
     """Every registered verifier, built-ins included."""
-    from tracemint.verify.base import verifiers
-
-    for module in _BUILTIN_VERIFIERS.values():
-        importlib.import_module(module)
     return verifiers.names()

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracemint import plugins
 from tracemint.records import Record
 from tracemint.registry import Registry
 
@@ -72,7 +73,7 @@ class Exporter(ABC):
         return written
 
 
-exporters: Registry[type[Exporter]] = Registry("exporter")
+exporters: Registry[type[Exporter]] = plugins.exporters  # built-ins load lazily by name
 
 
 def provenance(t: Record) -> dict[str, Any]:

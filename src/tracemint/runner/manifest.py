@@ -8,7 +8,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-from tracemint import __version__
+from tracemint._version import __version__
 from tracemint.config import Recipe
 from tracemint.records import stable_hash
 from tracemint.store import RunStore

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from tracemint.errors import ConfigError
+from tracemint import plugins
+from tracemint.config import validate_config
 from tracemint.records import Record
 from tracemint.registry import Registry
 
@@ -84,24 +85,10 @@ class PrepareContext:
     progress: bool = True
 
 
-sources: Registry[type[Source]] = Registry("source")
-
-
-def validate_config(model: type[BaseModel], options: Mapping[str, Any], *, what: str) -> Any:
-    """Build ``model`` from ``options``; a bad or unknown key raises ``ConfigError`` naming it."""
-    try:
-        return model.model_validate(dict(options))
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(options)'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise ConfigError(f"{what} options: {problems}") from None
+sources: Registry[type[Source]] = plugins.sources  # built-ins load lazily by name
 
 
 def create_source(name: str, options: Mapping[str, Any] | None = None) -> Source:
     """The registered source ``name`` built from recipe ``options`` (validated)."""
-    from tracemint.plugins import source_class
-
-    cls = source_class(name)
+    cls = sources.get(name)
     return cls(validate_config(cls.config_class, options or {}, what=f"source {name!r}"))

@@ -65,7 +65,7 @@ async def rollout_labels(
         # The live prefill check, once per process (a no-op after the run's own): it also
         # switches this process's teacher to the prefill style that works, as in a worker
         # process whose teacher was built from the recipe again.
-        from tracemint.probes import confirm_prefill
+        from tracemint.teachers.prefill import confirm_prefill
 
         await confirm_prefill(teacher, caller)
     out = []

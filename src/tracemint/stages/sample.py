@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from tracemint.cache import CallCache, call_key, model_identity
+from tracemint.cache import CachedCaller, CallCache, model_identity
 from tracemint.config import SamplingConfig
 from tracemint.records import Record, stable_hash
 from tracemint.strategies import Strategy
-from tracemint.teachers.base import Completion, GenerationRequest, Teacher
+from tracemint.teachers.base import GenerationRequest, Teacher
 
 Pair = tuple[Record, GenerationRequest]
 
@@ -39,35 +39,6 @@ def build_requests(
             )
             pairs.append((problem, req))
     return pairs
-
-
-class CachedCaller:
-    """One teacher call through the cache: the same request is never paid for twice.
-
-    Each call is cached the moment it returns, not when its siblings do, so a kill loses
-    only calls still in flight.
-    """
-
-    def __init__(self, teacher: Teacher, cache: CallCache | None) -> None:
-        self.teacher, self.cache = teacher, cache
-        self.identity = teacher.identity()
-        self.identity_json = orjson.dumps(self.identity, option=orjson.OPT_SORT_KEYS).decode()
-
-    async def call(self, req: GenerationRequest) -> tuple[Completion, bool]:
-        """The completion, and whether it came from the cache."""
-        key = call_key(self.identity, req)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit, True
-        (completion,) = await self.teacher.generate([req])
-        # Let queued work (requests just granted a connection slot) go first: responses
-        # arrive in bursts, and processing a whole burst before sending the next wave idles
-        # the server. Costs one loop iteration of latency, nothing else.
-        await asyncio.sleep(0)
-        if self.cache is not None:
-            self.cache.put(key, self.identity_json, req, completion)
-        return completion, False
 
 
 async def sample(

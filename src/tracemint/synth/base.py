@@ -26,9 +26,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tracemint import plugins
+from tracemint.config import validate_config
 from tracemint.errors import ConfigError
 from tracemint.registry import Registry
-from tracemint.sources.base import validate_config
 
 
 class FamilyConfig(BaseModel):
@@ -81,7 +82,7 @@ class Family(ABC):
         """
 
 
-families: Registry[type[Family]] = Registry("family")
+families: Registry[type[Family]] = plugins.families  # built-ins load lazily by name
 
 _HEDGE = re.compile(r"\b(?:or|either|maybe|possibly|perhaps|probably)\b|\?|±", re.IGNORECASE)
 
@@ -137,8 +138,5 @@ def generate(family: Family, n: int, seed: int, *, max_tries: int | None = None)
 
 def create_family(name: str, options: Mapping[str, Any] | None = None) -> Family:
     """The registered family ``name`` built from recipe/CLI ``options`` (validated)."""
-    from tracemint.synth.families import load_builtin
-
-    load_builtin()
     cls = families.get(name)
     return cls(options or {})

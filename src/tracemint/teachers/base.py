@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
+from tracemint import plugins
 from tracemint.registry import Registry
 
 
@@ -140,7 +141,7 @@ class Teacher(ABC):
         """Release connections or memory."""
 
 
-teachers: Registry[type[Teacher]] = Registry("teacher")
+teachers: Registry[type[Teacher]] = plugins.teachers  # built-ins load lazily by name
 
 _THINK = re.compile(r"^\s*<think>(.*?)(?:</think>|$)(.*)$", re.DOTALL)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tracemint import plugins
 from tracemint.records import Record
 
 
@@ -21,14 +22,12 @@ def answer_verifier_name(record: Record) -> str:
 
 def verify_answers(records: Sequence[Record]) -> list[Record]:
     """The verdict columns on each record, in order, each judged by its verifier."""
-    from tracemint.plugins import verifier_class
-
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         groups.setdefault(answer_verifier_name(r), []).append(i)
     out: list[Record] = list(records)
     for name, indices in groups.items():
-        judged = verifier_class(name)().verify([records[i] for i in indices])
+        judged = plugins.verifiers.get(name)().verify([records[i] for i in indices])
         for i, r in zip(indices, judged, strict=True):
             out[i] = r
     return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from tracemint import plugins
 from tracemint.records import Record
 from tracemint.registry import Registry
 
@@ -34,4 +35,4 @@ class Verifier(ABC):
         """Return new records (inputs are not mutated) with ``columns`` added."""
 
 
-verifiers: Registry[type[Verifier]] = Registry("verifier")
+verifiers: Registry[type[Verifier]] = plugins.verifiers  # built-ins load lazily by name

@@ -36,34 +36,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from .function_names import FUNCTION_NAMES
 from .latex import clean
 from .numbers import Quantity, ascii_digits, is_terminating, parse_number, rounds_to
 
 if TYPE_CHECKING:
     import sympy
 
-# Names the sympy stage (symbolic.py) knows as functions; spelled out here so that
-# importing the grader does not import sympy (0.4 s): integer and decimal answers, most of
-# a GSM8K-style run, are decided before the sympy stage is ever reached.
-FUNCTION_NAMES = frozenset(
-    [
-        "sin",
-        "cos",
-        "tan",
-        "sec",
-        "csc",
-        "cot",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "ln",
-        "log",
-        "exp",
-    ]
-)
 
 MAX_ANSWER_LENGTH = 2_000  # longer answers are only compared for identity
 SYMBOLIC_BUDGET_S = 1.0  # soft time budget for the sympy stage of one comparison

@@ -43,8 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from tracemint.config import DEFAULT_ALLOWED_MODULES, SandboxConfig
 from tracemint.errors import TracemintError
 
 __all__ = [
@@ -56,10 +55,6 @@ __all__ = [
     "run_code",
 ]
 
-DEFAULT_ALLOWED_MODULES = (
-    "math", "fractions", "decimal", "itertools", "functools", "collections", "datetime",
-    "statistics", "re", "string", "sympy", "numbers", "operator", "heapq", "bisect", "random",
-)  # fmt: skip
 _ZYGOTE = Path(__file__).with_name("_sandbox_zygote.py")
 # -c, not the script path: a script's folder goes first on sys.path, and this folder has a
 # numbers.py that would shadow the standard library's. Not -m either: importing the
@@ -80,50 +75,6 @@ class SandboxError(TracemintError):
     """
 
     exit_code = 8
-
-
-class SandboxConfig(BaseModel):
-    """Limits for one program; every execution gets all of them afresh."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_s: float = Field(2.0, gt=0)  # RLIMIT_CPU, rounded up to whole seconds
-    wall_s: float = Field(5.0, gt=0)  # the zygote kills the program after this
-    memory_mb: int = Field(512, gt=0)  # RLIMIT_AS headroom above the preloaded interpreter
-    max_output_bytes: int = Field(65536, gt=0)  # stdout, stderr, and str(return value), each
-    allowed_modules: tuple[str, ...] = (
-        DEFAULT_ALLOWED_MODULES  # top-level names user code may import
-    )
-    pool_size: int = Field(2, ge=1, le=64)  # concurrent programs and pre-forked workers
-    entrypoint: str = "solution"  # called with no arguments; its return value is the answer
-    max_processes: int = Field(8, ge=1, le=256)  # RLIMIT_NPROC (threads count too)
-    max_file_bytes: int = Field(1 << 20, ge=0)  # RLIMIT_FSIZE: largest file a program writes
-    max_open_files: int = Field(32, ge=8, le=1024)  # RLIMIT_NOFILE
-    # Size of the fresh tmpfs each program gets over /tmp, /var/tmp, /dev/shm and /run/lock
-    # (each; the working directory lives in the /tmp one). Per program so that no program
-    # reads another's files or fills the disk for the next; see protections["tmp_per_program"].
-    tmp_mb: int = Field(16, ge=1, le=4096)
-    seed: int = 0  # random.seed() before each program, so runs are reproducible
-    prefork: bool = True  # False: fork on demand (only useful to measure what pre-forking buys)
-    # False: no seccomp filter (only to measure what it costs, and for the test that shows it
-    # is the filter that refuses); see protections["seccomp"] and verify/_sandbox_filter.py
-    syscall_filter: bool = True
-    require_isolation: bool = False  # True: refuse to start without setuid and a netns
-
-    @field_validator("entrypoint")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        if not value.isidentifier():
-            raise ValueError(f"entrypoint must be a Python identifier, got {value!r}")
-        return value
-
-    @field_validator("allowed_modules")
-    @classmethod
-    def _module_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [name for name in value if not name.isidentifier()]
-        if bad:
-            raise ValueError(f"allowed_modules must be top-level module names, got {bad}")
-        return value
 
 
 @dataclass(frozen=True)

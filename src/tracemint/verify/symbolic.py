@@ -24,7 +24,7 @@ import re
 
 import sympy
 
-from .equivalence import FUNCTION_NAMES as _LIGHT_NAMES
+from .function_names import FUNCTION_NAMES as _LIGHT_NAMES
 
 MAX_LENGTH = 500  # longer answers are not compared symbolically
 _MAX_EXPONENT = 10_000  # |numeric exponent| above this is refused

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
-_MODULES: tuple[str, ...] = (
-    "modular",
-    "rule_chaining",
-    "ordering",
-    "knights_knaves",
-    "gym",
-    "word_problems",
-    "linear",
-    "dates",
-    "boolean",
-    "sorting",
-    "counting",
-)
+from tracemint import plugins
 
 
 def load_builtin() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"tracemint.synth.families.{module}")
+    """Import every built-in family (the registry otherwise imports each on first use)."""
+    plugins.families.load_all()
