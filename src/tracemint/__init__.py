@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tracemint._version import __version__ as __version__
 from tracemint.api import LAZY, Run, families, generate, grade, run
 from tracemint.errors import (
     ConfigError,
@@ -32,8 +33,6 @@ from tracemint.errors import (
 if TYPE_CHECKING:
     from tracemint.config import Recipe, load_recipe
     from tracemint.records import ALL_FIELDS, trace_schema
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ALL_FIELDS",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from tracemint import api
+from tracemint.api import _FieldNames, _grade
 from tracemint.cli.common import _friendly, _out_file, _summary_table, app
-from tracemint.errors import ConfigError, SourceError
+from tracemint.errors import ConfigError
 
 
 @app.command()
@@ -38,60 +40,28 @@ def run(
     actor_cpus: Annotated[float, typer.Option(help="ray: CPUs each minting actor reserves")] = 1.0,
 ) -> None:
     """Mint traces: problems -> k rationales -> verify -> select -> export -> report."""
-    from tracemint.config import load_recipe
-
-    r = load_recipe(recipe)
-    if runner == "ray":
-        from tracemint.runner.ray import RayRunner
-
-        manifest = RayRunner(
-            r,
-            resume=resume,
-            fresh=fresh,
-            progress=progress,
-            address=address,
-            actors=actors,
-            actor_cpus=actor_cpus,
-        ).run()
-    elif runner == "local":
-        from tracemint.runner.local import LocalRunner
-
-        manifest = LocalRunner(r, resume=resume, fresh=fresh, progress=progress).run()
-    else:
+    r = api.load_recipe(recipe)
+    if runner not in api.RUNNERS:
         raise ConfigError(f"--runner: unknown runner {runner!r}; known: local, ray")
-    # imported only now: what runs after minting must not delay the first LLM call
-    from tracemint.export import export_run
-    from tracemint.report import build_report, report_stats, terminal_summary
-    from tracemint.store import RunStore
-
-    run_dir = r.run_dir()
-    exported = export_run(
-        run_dir,
-        list(r.export.formats),
-        file_types=tuple(r.export.file_types),
-        system_prompt=r.export.system_prompt,
-        max_pairs_per_problem=r.export.max_pairs_per_problem,
+    result = api.run(
+        r,
+        resume=resume,
+        fresh=fresh,
+        progress=progress,
+        runner=runner,
+        address=address,
+        actors=actors,
+        actor_cpus=actor_cpus,
     )
-    stats = report_stats(RunStore(run_dir))  # read once for the report and the summary
-    report = build_report(run_dir, stats)
-    rows = terminal_summary(run_dir, stats)
-    last = manifest["sessions"][-1]
+    rows = result.summary()
+    last = result.manifest["sessions"][-1]
     rows += [
         ("new LLM calls", f"{last['new_calls']:,}"),
         ("cached LLM calls", f"{last['cached_calls']:,}"),
     ]
-    rows += [(f"export {k}", f"{v['rows']:,} rows") for k, v in exported.items()]
-    rows += [("report", str(report))]
+    rows += [(f"export {k}", f"{v['rows']:,} rows") for k, v in result.exported.items()]
+    rows += [("report", str(result.report_path))]
     Console().print(_summary_table(f"run {r.name}", rows))
-
-
-def _pick(row: dict[str, Any], given: str | None, candidates: tuple[str, ...]) -> str | None:
-    if given is not None:
-        return given
-    return next((c for c in candidates if c in row), None)
-
-
-_VERIFY_BATCH = 256  # rows judged per verifier call by `tracemint verify`
 
 
 @app.command()
@@ -118,58 +88,18 @@ def verify(
     extracted_reference and correct as aliases of the earlier format; an input field a
     column replaces is kept as input_<name> (docs/grading.md).
     """
-    from tracemint.sources.files import iter_rows
-    from tracemint.verify.rows import (
-        CHOICES_FIELDS,
-        QUESTION_FIELDS,
-        RATIONALE_FIELDS,
-        REFERENCE_FIELDS,
-        Fields,
-        verify_rows,
-    )
-
     _out_file(out)
+    names = _FieldNames(question_field, rationale_field, reference_field, choices_field)
+    graded_rows = _grade(path, names, steps=steps, option="--{}-field")
     n = correct = wrong = with_wrong_step = 0
     tmp = out.with_name(out.name + ".tmp")
-    batch: list[dict[str, Any]] = []
-    fields: list[Fields] = []
-
-    def flush(f: Any) -> None:
-        # The verifiers are batch functions; a bounded batch keeps a huge file streaming.
-        nonlocal n, correct, wrong, with_wrong_step
-        for r in verify_rows(batch, fields, steps=steps):
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in graded_rows:
             n += 1
             correct += r["correct"] is True
             wrong += r["correct"] is False
             with_wrong_step += steps and r["first_wrong_step"] is not None
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        batch.clear()
-        fields.clear()
-
-    with open(tmp, "w", encoding="utf-8") as f:
-        for line, row in iter_rows(path):
-            r_field = _pick(row, rationale_field, RATIONALE_FIELDS)
-            a_field = _pick(row, reference_field, REFERENCE_FIELDS)
-            c_field = _pick(row, choices_field, CHOICES_FIELDS)
-            q_field = _pick(row, question_field, QUESTION_FIELDS)
-            for name, fld in (("rationale", r_field), ("reference", a_field)):
-                if fld is None or fld not in row:
-                    raise SourceError(
-                        f"no {name} field; fields present: {sorted(row)} (set --{name}-field)",
-                        path=str(path),
-                        line=line,
-                        field=fld,
-                    )
-            assert r_field is not None and a_field is not None  # checked just above
-            if not isinstance(row[r_field], str):
-                raise SourceError(
-                    "rationale is not a string", path=str(path), line=line, field=r_field
-                )
-            batch.append(row)
-            fields.append(Fields(r_field, a_field, q_field, c_field))
-            if len(batch) >= _VERIFY_BATCH:
-                flush(f)
-        flush(f)
     os.replace(tmp, out)
     graded = correct + wrong
     acc = f"{correct / graded:.4f}" if graded else "n/a"
@@ -224,23 +154,19 @@ def probe(
 
     Probes use the run recipe's [probes.NAME] settings, so a rerun reproduces (from the
     cache) what the run computed; --set changes one for this command only."""
-    from tracemint.report import build_report
-    from tracemint.runner.augment import parse_settings, probe_run
+    from tracemint.runner.augment import parse_settings
 
     if sample is not None and not 0.0 < sample <= 1.0:
         raise ConfigError(f"--sample {sample}: must be a share in (0, 1]")
     names = [n.strip() for n in probes.split(",") if n.strip()] if probes is not None else None
     if probes is not None and not names:
         raise ConfigError("--probes: no probe named (e.g. --probes early,filler)")
-    res = probe_run(
-        run_dir,
-        names,
-        sample,
-        parse_settings(settings or []),
-        accepted_only=not all_traces,
-        progress=progress,
+    options = parse_settings(settings or [])
+    result = api.Run(run_dir)
+    probed = result.probe(
+        names, sample=sample, settings=options, accepted_only=not all_traces, progress=progress
     )
-    path = build_report(run_dir)
+    path = result.report()
     Console().print(
-        _summary_table("probe", [("probed traces", f"{res['probed']:,}"), ("report", str(path))])
+        _summary_table("probe", [("probed traces", f"{probed:,}"), ("report", str(path))])
     )

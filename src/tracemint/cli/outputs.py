@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand
 
+from tracemint import api
 from tracemint.cli.common import _friendly, _out_dir, _summary_table, app, console
 
 
@@ -37,13 +38,11 @@ def export(
     system_prompt: Annotated[str | None, typer.Option(help="system message to prepend")] = None,
 ) -> None:
     """Write training-ready files from a run's traces."""
-    from tracemint.export import export_run
-
     if out is not None:
         _out_dir(out)
     formats = [f for part in fmt for f in part.split("|") if f]
-    res = export_run(
-        run_dir, formats, out, tuple(file_type or ("jsonl", "parquet")), system_prompt=system_prompt
+    res = api.Run(run_dir).export(
+        formats, out, file_types=file_type or ("jsonl", "parquet"), system_prompt=system_prompt
     )
     rows = [(k, f"{v['rows']:,} rows -> {', '.join(v['files'])}") for k, v in res.items()]
     Console().print(_summary_table("export", rows))
@@ -53,10 +52,9 @@ def export(
 @_friendly
 def report(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """(Re)build a run's report.html and print its summary."""
-    from tracemint.report import build_report, terminal_summary
-
-    path = build_report(run_dir)
-    Console().print(_summary_table(f"report -> {path}", terminal_summary(run_dir)))
+    result = api.Run(run_dir)
+    path = result.report()
+    Console().print(_summary_table(f"report -> {path}", result.summary()))
 
 
 @app.command()

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tracemint import api
 from tracemint.cli.common import _friendly, _knobs, _out_file, _summary_table, app, note
 from tracemint.errors import SourceError
 
@@ -27,27 +28,20 @@ def generate(
     list_: Annotated[bool, typer.Option("--list", help="list the families and exit")] = False,
 ) -> None:
     """Write procedurally generated problems with exact answers and gold rationales."""
-    from tracemint.synth.base import create_family, families
-    from tracemint.synth.base import generate as draw
-    from tracemint.synth.families import load_builtin
-    from tracemint.synth.records import item_row
-
     if list_ or family is None:
-        load_builtin()
-        for name in families.names():
-            doc = (families.get(name).__doc__ or "").strip().splitlines()
-            typer.echo(f"{name:20s} {doc[0] if doc else ''}")
+        for name, doc in api.families().items():
+            typer.echo(f"{name:20s} {doc}")
         if family is None and not list_:
             raise typer.Exit(2)
         return
     if out is None:
         raise typer.BadParameter("--out is required", param_hint="--out")
     _out_file(out)
-    fam = create_family(family, _knobs(list(ctx.args)))
+    rows = api.generate(family, n, seed, options=_knobs(list(ctx.args)))
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for i, item in enumerate(draw(fam, n, seed)):
-            f.write(json.dumps(item_row(fam, item, i, seed), ensure_ascii=False) + "\n")
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     note(f"wrote {n:,} {family} problems to {out}")
 
