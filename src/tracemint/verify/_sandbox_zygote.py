@@ -1,7 +1,11 @@
 """The sandbox's zygote process and the worker code it forks. Runs in a separate interpreter.
 
 Started by :class:`tracemint.verify.sandbox.Sandbox` as ``python -s -c BOOT <this file>`` with
-an empty environment, never imported by the caller; the worker half lives in
+an empty environment, never imported by the caller. This module is the event loop (requests
+in, pre-forked workers out, verdicts back) and the cleanup after each program; the rest is
+loaded from its siblings by path: isolating the zygote in
+:mod:`tracemint.verify._sandbox_isolation`, checking result frames in
+:mod:`tracemint.verify._sandbox_frames`, and the worker half in
 :mod:`tracemint.verify._sandbox_worker`.
 
 Why a zygote: a fresh interpreter that imports sympy costs ~0.3 s of CPU, so one process per
@@ -16,7 +20,8 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
   namespace with private tmpfs over the world-writable directories; child subreaper, so
   everything a program forks comes back here to be reaped;
 * zygote, after preloading: ``pivot_root`` into a minimal, read-only, noexec root holding
-  only the interpreter's directories (see :func:`_enter_minimal_root`);
+  only the interpreter's directories (see
+  :func:`tracemint.verify._sandbox_isolation.enter_minimal_root`);
 * worker: new session, its own IPC namespace, its own PID namespace (the program is its
   PID 1: it sees only its own descendants, and they all die with it), and mount namespace
   with a fresh, size-limited tmpfs over each of those directories (nothing persists from
@@ -32,14 +37,13 @@ Layers, outermost first (the doc ``docs/sandbox.md`` has the threat model):
 Protocol with the caller: JSON lines. In: ``{"id": n, "code": str}``; EOF means shut down.
 Out: first ``{"ready": true, "protections": {...}}``, then ``{"id": n, "result": {...}}``.
 From a worker: one JSON line on its result pipe, which the program can also write to, so it
-is untrusted: :func:`check_frame` turns anything malformed into the program's own
-``SandboxProtocolError`` verdict, and the zygote never raises on it.
+is untrusted: :func:`tracemint.verify._sandbox_frames.check_frame` turns anything malformed
+into the program's own ``SandboxProtocolError`` verdict, and the zygote never raises on it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import importlib.util
 import json
@@ -57,68 +61,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+
+def _sibling(stem: str) -> Any:
+    """``<stem>.py`` from this directory, by path and once per process.
+
+    Never through the package: importing tracemint.verify costs 0.4 s per zygote. Cached in
+    ``sys.modules`` so that every zygote module shares one worker module (and so one
+    compiled syscall filter) however many of them load it.
+    """
+    name = f"_tracemint{stem}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 if TYPE_CHECKING:
+    from tracemint.verify._sandbox_frames import check_frame, protocol_error
+    from tracemint.verify._sandbox_isolation import enter_minimal_root, interpreter_entries, isolate
     from tracemint.verify._sandbox_worker import (
-        _CLONE_NEWIPC,
-        _CLONE_NEWNET,
-        _CLONE_NEWNS,
-        _CLONE_NEWPID,
-        _LIBC,
-        _MNT_DETACH,
-        _MS_BIND,
-        _MS_NODEV,
-        _MS_NOEXEC,
-        _MS_NOSUID,
-        _MS_PRIVATE,
-        _MS_RDONLY,
-        _MS_REC,
-        _MS_REMOUNT,
-        _PR_SET_CHILD_SUBREAPER,
         _PRIVATE_TMP_DIRS,
         UID_MIN,
         UID_SPAN,
         _error,
-        _filter,
-        _private_tmpfs,
         worker_main,
     )
 else:
-    # By path, not through the package: importing tracemint.verify costs 0.4 s per zygote.
-    _spec = importlib.util.spec_from_file_location(
-        "_tracemint_sandbox_worker", Path(__file__).with_name("_sandbox_worker.py")
-    )
-    assert _spec is not None and _spec.loader is not None
-    _worker = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_worker)
-    globals().update(
-        {
-            name: getattr(_worker, name)
-            for name in (
-                "_CLONE_NEWIPC",
-                "_CLONE_NEWNET",
-                "_CLONE_NEWNS",
-                "_CLONE_NEWPID",
-                "_LIBC",
-                "_MS_PRIVATE",
-                "_MNT_DETACH",
-                "_MS_REMOUNT",
-                "_MS_RDONLY",
-                "_MS_NOSUID",
-                "_MS_NODEV",
-                "_MS_NOEXEC",
-                "_MS_BIND",
-                "_MS_REC",
-                "_PR_SET_CHILD_SUBREAPER",
-                "_PRIVATE_TMP_DIRS",
-                "UID_MIN",
-                "UID_SPAN",
-                "_error",
-                "_filter",
-                "_private_tmpfs",
-                "worker_main",
-            )
-        }
-    )
+    for _stem, _names in (
+        ("_sandbox_worker", ("_PRIVATE_TMP_DIRS", "UID_MIN", "UID_SPAN", "_error", "worker_main")),
+        ("_sandbox_isolation", ("enter_minimal_root", "interpreter_entries", "isolate")),
+        ("_sandbox_frames", ("check_frame", "protocol_error")),
+    ):
+        _module = _sibling(_stem)
+        globals().update({name: getattr(_module, name) for name in _names})
 
 
 @dataclass
@@ -136,174 +115,6 @@ class _Worker:
     status: int | None = None  # wait status once reaped
     cpu_s: float = 0.0
     timed_out: bool = False
-
-
-def _interpreter_entries(path: str) -> set[str]:
-    """Top-level names under ``path`` that hold the interpreter or its packages.
-
-    A checkout (and its virtualenv) under /tmp is common in CI: a tmpfs over /tmp would hide
-    it and make every lazy import of the preloaded modules fail, so these entries are bound
-    back into the private tmpfs. They stay root-owned, so programs can read but not write.
-    """
-    root = os.path.realpath(path) + os.sep
-    needed = {sys.prefix, sys.exec_prefix, sys.base_prefix, *(p for p in sys.path if p)}
-    out = set()
-    for n in needed:
-        real = os.path.realpath(n) + os.sep
-        if real.startswith(root):
-            name = real[len(root) :].split(os.sep, 1)[0]
-            if os.path.exists(os.path.join(path, name)):  # not in a minimal root: not needed
-                out.add(name)
-    return out
-
-
-_DEV_NODES = ("null", "zero", "random", "urandom")
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
-
-
-def _interpreter_dirs() -> list[str]:
-    """The directories the interpreter imports from, and nothing else of the host.
-
-    ``sys.path`` entries below the interpreter's prefixes: the standard library, its
-    extension modules and site-packages, wherever they live (a virtualenv inside the
-    checkout included). Entries outside them (an editable install's ``src``, the working
-    directory) are left out: workers load their own code by path before the switch, and
-    the project, its runs, inputs and the user's home must stay invisible (issue 15, 5).
-    """
-    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix,
-                                              sys.base_exec_prefix)}  # fmt: skip
-    out: list[str] = []
-    for entry in sys.path:
-        if not entry or not os.path.isdir(entry):
-            continue
-        for path in {os.path.abspath(entry), os.path.realpath(entry)}:
-            real = os.path.realpath(path)
-            if any(real.startswith(p + os.sep) for p in prefixes) and path not in out:
-                out.append(path)
-    return out
-
-
-def _mount_or_raise(source: bytes | None, target: str, fstype: bytes | None, flags: int,
-                    data: bytes | None = None) -> None:  # fmt: skip
-    if _LIBC.mount(source, target.encode(), fstype, flags, data) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source!r} on {target}: {os.strerror(err)}")
-
-
-def _bind_read_only(source: str, target: str, rec: bool = False) -> None:
-    """Bind ``source`` on ``target``, then make that mount read-only, noexec, nosuid, nodev."""
-    _mount_or_raise(source.encode(), target, None, _MS_BIND | (_MS_REC if rec else 0))
-    locked = _MS_RDONLY | _MS_NOEXEC | _MS_NOSUID | _MS_NODEV
-    _mount_or_raise(None, target, None, _MS_REMOUNT | _MS_BIND | locked)
-
-
-def _enter_minimal_root() -> bool:
-    """Switch the zygote (and so every worker) to a root that holds only the interpreter.
-
-    A tmpfs root with read-only, **noexec** binds of :func:`_interpreter_dirs`, /proc (for
-    the zygote's cleanup; workers unmount it), four device nodes, and private noexec tmpfs
-    over the world-writable dirs. Nothing visible can be executed, so ``os.system``,
-    ``popen``, ``execv`` and ``posix_spawn`` fail with no shell or binary in reach (issue
-    15, item 4) even though the program reaches ``os``; the checkout, its runs, inputs and
-    home directories are simply not there (item 5); host AF_UNIX path sockets have no path
-    (item 6). Done once, after preloading, so no worker pays for it. The running interpreter
-    needs no exec; a C extension the preload did not load cannot be loaded later.
-    """
-    number = _SYS_PIVOT_ROOT.get(os.uname().machine)
-    if number is None:
-        return False
-    dirs = _interpreter_dirs()
-    new = tempfile.mkdtemp(prefix="tracemint-root-")
-    _mount_or_raise(b"tmpfs", new, b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
-                    b"size=1m,mode=755")  # fmt: skip
-    for path in _PRIVATE_TMP_DIRS:
-        if os.path.isdir(path) and not os.path.islink(path):
-            inside = new + path
-            os.makedirs(inside, exist_ok=True)
-            if not _private_tmpfs(inside, 64):
-                return False
-    os.makedirs(new + "/proc")
-    _mount_or_raise(b"/proc", new + "/proc", None, _MS_BIND | _MS_REC)
-    locked = _MS_NOEXEC | _MS_NOSUID | _MS_NODEV
-    _mount_or_raise(None, new + "/proc", None, _MS_REMOUNT | _MS_BIND | locked)
-    os.makedirs(new + "/dev", exist_ok=True)
-    for name in _DEV_NODES:
-        if os.path.exists(f"/dev/{name}"):
-            open(f"{new}/dev/{name}", "w").close()
-            _mount_or_raise(f"/dev/{name}".encode(), f"{new}/dev/{name}", None, _MS_BIND)
-            flags = _MS_REMOUNT | _MS_BIND | _MS_NOEXEC | _MS_NOSUID
-            _mount_or_raise(None, f"{new}/dev/{name}", None, flags)
-    for path in sorted(dirs, key=len):  # a parent first, so it cannot hide a child's bind
-        os.makedirs(new + path, exist_ok=True)
-        _bind_read_only(path, new + path)
-    os.chdir(new)
-    if _LIBC.syscall(number, b".", b".") != 0:  # pivot_root(".", "."): the old root on top
-        err = ctypes.get_errno()
-        raise OSError(err, f"pivot_root: {os.strerror(err)}")
-    try:  # past pivot_root there is no way back: a failure ends the zygote (fail closed)
-        _mount_or_raise(None, ".", None, _MS_REC | _MS_PRIVATE)
-        if _LIBC.umount2(b".", _MNT_DETACH) != 0:  # ... and gone
-            err = ctypes.get_errno()
-            raise OSError(err, f"umount the old root: {os.strerror(err)}")
-        os.chdir("/")
-        _mount_or_raise(None, "/", None, _MS_REMOUNT | _MS_RDONLY | locked)
-    except OSError as exc:
-        raise RuntimeError(f"sandbox: half-entered minimal root: {exc}") from exc
-    return True
-
-
-def _probe(flags: int, mount_tmp: bool) -> bool:
-    """Can a worker ``unshare(flags)`` (and mount a tmpfs)? Tried once, in a throwaway child.
-
-    Workers do this for real before every program; the probe lets the zygote report the
-    protection up front and lets a worker treat a later failure as fatal, never fail open.
-    """
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ok = _LIBC.unshare(flags) == 0
-            if ok and mount_tmp:
-                ok = _private_tmpfs("/tmp", 1)
-            os._exit(0 if ok else 1)
-        except BaseException:
-            os._exit(1)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-
-
-def _isolate(syscall_filter: bool) -> dict[str, bool]:
-    """Namespaces and privilege checks; each one is best effort and reported."""
-    prot = {"setuid": False, "netns": False, "mountns": False, "no_new_privs": True,
-            "ipcns": False, "pidns": False, "tmp_per_program": False,
-            "seccomp": False}  # fmt: skip
-    if _LIBC.unshare(_CLONE_NEWNET) == 0:
-        prot["netns"] = True
-    if _LIBC.unshare(_CLONE_NEWNS) == 0 and (
-        _LIBC.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
-    ):
-        mounted = True
-        for path in _PRIVATE_TMP_DIRS:
-            if os.path.isdir(path) and not os.path.islink(path):
-                keep = sorted(_interpreter_entries(path))
-                mounted = _private_tmpfs(path, 64, keep) and mounted
-        prot["mountns"] = mounted
-    prot["ipcns"] = _probe(_CLONE_NEWIPC, mount_tmp=False)
-    prot["pidns"] = _probe(_CLONE_NEWPID, mount_tmp=False)
-    prot["tmp_per_program"] = prot["mountns"] and _probe(_CLONE_NEWNS, mount_tmp=True)
-    # before pivot_root: finding libseccomp runs ldconfig
-    prot["seccomp"] = syscall_filter and _filter.probe()
-    _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    if os.geteuid() == 0:  # probe: can a child really become an unprivileged uid?
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgroups([])
-                os.setresgid(UID_MIN, UID_MIN, UID_MIN)
-                os.setresuid(UID_MIN, UID_MIN, UID_MIN)
-                os._exit(0 if os.geteuid() == UID_MIN else 1)
-            except BaseException:
-                os._exit(1)
-        prot["setuid"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-    return prot
 
 
 def pids_of_uid(uid: int) -> list[int]:
@@ -352,62 +163,6 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-_RESULT_FIELDS = ("status", "value", "value_type", "error_type", "message", "resource",
-                  "stdout", "stderr")  # fmt: skip
-_STATUSES = frozenset({"ok", "error", "timeout", "killed"})
-_RESOURCES = frozenset({None, "cpu", "memory", "output", "processes", "disk", "signal"})
-
-
-def _protocol_error(what: str) -> dict[str, Any]:
-    """The verdict for a program whose result channel held something no worker writes."""
-    return _error("SandboxProtocolError", f"the result channel held {what}")
-
-
-def check_frame(data: bytes, max_output_bytes: int) -> dict[str, Any]:
-    """Validate everything a worker's result pipe carried; never raises.
-
-    The program can write to that pipe (its worker holds the write end while it runs), so
-    the bytes are untrusted: exactly one newline-terminated JSON object, byte for byte as
-    :func:`json.dumps` writes it, with exactly the result fields, each of the right type,
-    or a ``SandboxProtocolError`` verdict that names what was wrong. A program can at worst
-    report a result of its own making, which is no more than ``return`` gives it; it can
-    never break the zygote or the caller.
-    """
-    frames = data.count(b"\n")
-    if frames != 1 or not data.endswith(b"\n"):
-        return _protocol_error(f"{frames} frames, not one")
-    try:
-        frame = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        return _protocol_error("a frame that is not UTF-8")
-    except (ValueError, RecursionError):
-        return _protocol_error("a frame that is not JSON")
-    if not isinstance(frame, dict):
-        return _protocol_error(f"a JSON {type(frame).__name__}, not an object")
-    if (json.dumps(frame) + "\n").encode() != data:
-        # json.loads forgives whitespace, duplicate keys and escapes a worker never writes:
-        # anything else on the channel (a program's stray "\t" before the frame) is its own
-        return _protocol_error("a frame not byte for byte in the worker's encoding")
-    extra = sorted(set(frame) - set(_RESULT_FIELDS))
-    missing = [name for name in _RESULT_FIELDS if name not in frame]
-    if extra or missing:
-        return _protocol_error(f"a frame with unexpected keys {extra[:5]} / missing {missing}")
-    for name in _RESULT_FIELDS:
-        value = frame[name]
-        if not isinstance(value, str) and (value is not None or name in ("status", "stdout",
-                                                                         "stderr")):  # fmt: skip
-            return _protocol_error(f"a frame whose {name!r} is a {type(value).__name__}")
-    if frame["status"] not in _STATUSES or frame["resource"] not in _RESOURCES:
-        return _protocol_error(f"a frame with status {frame['status']!r:.40} and resource "
-                               f"{frame['resource']!r:.40}")  # fmt: skip
-    if frame["status"] == "ok" and (frame["value"] is None or frame["value_type"] is None):
-        return _protocol_error("an ok frame without a value")
-    for name in ("value", "stdout", "stderr"):
-        if len(frame[name] or "") > max_output_bytes:
-            return _protocol_error(f"a frame whose {name!r} is over {max_output_bytes} characters")
-    return frame
-
-
 class Zygote:
     """Single-threaded event loop: requests in, pre-forked workers out, results back."""
 
@@ -420,7 +175,7 @@ class Zygote:
         self.inbuf = bytearray()
         self.tmp_root = tempfile.mkdtemp(prefix="tracemint-sandbox-")
         # interpreter entries each worker binds back into its fresh tmpfs (computed once)
-        self.keep = {path: sorted(_interpreter_entries(path)) for path in _PRIVATE_TMP_DIRS}
+        self.keep = {path: sorted(interpreter_entries(path)) for path in _PRIVATE_TMP_DIRS}
         os.chmod(self.tmp_root, 0o711)
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -567,7 +322,7 @@ class Zygote:
         :func:`check_frame`; anything else becomes this program's own error verdict.
         """
         if len(worker.buffer) > self.frame_cap():
-            return _protocol_error(f"the result channel carried more than {self.frame_cap()} "
+            return protocol_error(f"the result channel carried more than {self.frame_cap()} "
                                    "bytes, more than any honest result")  # fmt: skip
         if worker.status is None:
             if worker.timed_out:
@@ -587,7 +342,7 @@ class Zygote:
             return {**_error(name, f"killed by {name}"), "status": "killed",
                     "resource": "cpu" if cpu_hit else "signal"}  # fmt: skip
         if data:
-            return _protocol_error(f"an unterminated frame of {len(data)} bytes")
+            return protocol_error(f"an unterminated frame of {len(data)} bytes")
         code = os.waitstatus_to_exitcode(worker.status)
         return _error("ExitWithoutResult", f"the process exited with status {code} early")
 
@@ -632,7 +387,7 @@ def main() -> None:
     """Entry point: config from argv[1] (JSON), isolate, preload, serve until stdin closes."""
     cfg = json.loads(sys.argv[1])
     os.chdir("/")
-    prot = _isolate(cfg["syscall_filter"])
+    prot = isolate(cfg["syscall_filter"])
     for name in cfg["allowed_modules"]:  # preloaded once here, so workers fork warm
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -641,7 +396,7 @@ def main() -> None:
     prot["minimal_root"] = False
     if prot["mountns"] and prot["tmp_per_program"]:
         try:
-            prot["minimal_root"] = _enter_minimal_root()
+            prot["minimal_root"] = enter_minimal_root()
         except OSError as exc:  # before pivot_root: the host's root, as without mountns
             os.chdir("/")
             print(f"sandbox: no minimal root: {exc}", file=sys.stderr)
