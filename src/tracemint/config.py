@@ -57,6 +57,9 @@ class StrategyConfig(_Strict):
 
 
 class VerifyConfig(_Strict):
+    # which registered verifier judges final answers: "auto" = "family" for a generated
+    # problem, "answer" otherwise; any other name (a plugin's) judges every trace
+    answers: str = "auto"
     steps: bool = True  # check each step's arithmetic claims (expr = value)
     step_mode: Literal["auto", "lines", "numbered", "sentences"] = "auto"
 
@@ -319,6 +322,11 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
             cls.config_class.model_validate(comp.options())
         except ValidationError as e:
             raise ConfigError(_format_errors(e, where, (table,))) from None
+    if recipe.verify.answers != "auto":
+        try:
+            plugins.verifiers.get(recipe.verify.answers)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: verify.answers: {e}") from None
     for fmt in recipe.export.formats:
         try:
             plugins.exporters.get(fmt)

@@ -38,6 +38,8 @@ def recipe_fingerprint(recipe: Recipe) -> str:
         }
     )
     d["teacher"] = _teacher_fingerprint(d["teacher"])
+    if d["verify"].get("answers") == "auto":  # the default since it was added: runs keep theirs
+        del d["verify"]["answers"]
     return stable_hash(d)
 
 

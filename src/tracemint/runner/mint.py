@@ -44,7 +44,7 @@ async def draw(
     new = await stages.sample(pairs, ctx.teacher, ctx.cache, strategy=strategy, round_no=round_no)
     if program:
         new = await stages.execute(new, ctx.sandbox)
-    new = stages.verify(new)
+    new = stages.verify(new, ctx.recipe.verify.answers)
     if ctx.recipe.verify.steps and not program:
         new = stages.check_steps(new, ctx.recipe.verify.step_mode)
     return new

@@ -40,14 +40,15 @@ async def execute(traces: Sequence[Record], sandbox: Any) -> list[Record]:
     return out
 
 
-def verify(traces: Sequence[Record]) -> list[Record]:
+def verify(traces: Sequence[Record], verifier: str = "auto") -> list[Record]:
     """Grade each trace's final answer against its problem's reference.
 
     Through the registered verifiers (``verify.answers.verify_answers``): ``family`` for a
     generated problem, ``answer`` otherwise (a program's return value when the trace has
-    one), the same path ``tracemint verify`` takes, so both write the same verdicts.
+    one), the same path ``tracemint verify`` takes, so both write the same verdicts. A
+    recipe's ``verify.answers`` names another registered verifier for every trace.
     """
-    return verify_answers(traces)
+    return verify_answers(traces, verifier)
 
 
 def check_steps(traces: Sequence[Record], mode: str = "auto") -> list[Record]:

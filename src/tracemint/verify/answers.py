@@ -20,11 +20,13 @@ def answer_verifier_name(record: Record) -> str:
     return "family" if generated_meta(record) is not None else "answer"
 
 
-def verify_answers(records: Sequence[Record]) -> list[Record]:
-    """The verdict columns on each record, in order, each judged by its verifier."""
+def verify_answers(records: Sequence[Record], verifier: str = "auto") -> list[Record]:
+    """The verdict columns on each record, in order, each judged by its verifier
+    (``verifier``: a registered name for all of them, or "auto" to choose per record)."""
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(records):
-        groups.setdefault(answer_verifier_name(r), []).append(i)
+        name = answer_verifier_name(r) if verifier == "auto" else verifier
+        groups.setdefault(name, []).append(i)
     out: list[Record] = list(records)
     for name, indices in groups.items():
         judged = plugins.verifiers.get(name)().verify([records[i] for i in indices])
