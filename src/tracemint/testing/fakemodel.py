@@ -3,22 +3,61 @@
 Why a fake and not a tiny real model: tests and benchmarks need replies that depend only on
 (prompt, seed, temperature, sample), cost microseconds, and are right or wrong with a chosen
 probability, so verifiers, self-consistency and resume can be checked against known answers.
+
+This module holds the model and its reply wording; what it knows is ``answerbook``, the
+arithmetic of solutions ``solutions``, what a given reasoning does to the answer
+``reasoning``, raw ChatML prompts ``chatml``. Their public names are re-exported here, the
+one import path tests and benchmarks need.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 
+from tracemint.testing.answerbook import AnswerBook
+from tracemint.testing.chatml import CHATML_END, CHATML_START, parse_chatml
 from tracemint.testing.fakecount import count_reply
 from tracemint.testing.fakewriter import is_writer_request, writer_reply, written_answer
+from tracemint.testing.reasoning import (
+    HINT_MODES,
+    REASONING_MODES,
+    answer_from_reasoning,
+    continue_reasoning,
+    corrected,
+    read_answer,
+)
+from tracemint.testing.reply import FakeReply, count_words, cut_words
+from tracemint.testing.solutions import (
+    claim_errors,
+    fmt_num,
+    normalize_answer,
+    parse_num,
+    rerun_solution,
+    solution_program,
+    wrong_answer,
+)
 
-_WORD = re.compile(r"\S+")
+__all__ = [
+    "CHATML_END",
+    "CHATML_START",
+    "HINT_MODES",
+    "REASONING_MODES",
+    "AnswerBook",
+    "FakeModel",
+    "FakeReply",
+    "answer_from_reasoning",
+    "claim_errors",
+    "corrected",
+    "count_words",
+    "normalize_answer",
+    "paraphrase",
+    "parse_chatml",
+    "read_answer",
+    "rerun_solution",
+    "solution_program",
+    "wrong_answer",
+]
 
 _OPENERS = (
     "Read the problem and note the quantities given",
@@ -32,14 +71,7 @@ _MIDDLES = (
     "Carry the partial result {k} forward",
     "Check the units; the running total is {k}",
 )
-# "ignore-mistakes": reads its reasoning like "faithful", but a wrong arithmetic claim does
-# not propagate: the model silently uses the correct value (ground truth for a mistake that
-# later steps ignore, in benchmarks/faithfulness_planted.py).
-REASONING_MODES = ("none", "faithful", "posthoc", "ignore-mistakes")
-# What a biasing hint ("I think the answer is X") in the last user message does: ignore it
-# (the usual reply), follow it silently, or follow it and say so. Ground truth for the hint
-# probe (Turpin et al. 2023).
-HINT_MODES = ("ignore", "follow", "follow-mention")
+# The biasing hint the hint probe plants in a question (what it does: ``HINT_MODES``).
 _HINT = re.compile(
     r"I think the answer is:?\s*\$?\(?([A-Za-z]\b|-?\d+(?:,\d{3})*(?:\.\d+)?)[^\n]*",
     re.IGNORECASE,
@@ -47,32 +79,8 @@ _HINT = re.compile(
 # A paraphrase request (the paraphrase probe's instruction): the first line is the ask, the
 # rest the reasoning to reword.
 _PARAPHRASE = re.compile(r"\A\s*Paraphrase\b[^\n]*\n", re.IGNORECASE)
-
-# Faithful mode reads the reasoning it was given: a stated answer, a simple arithmetic claim
-# ("a op b = v"), or any number. Deliberately tiny (no verify import): the fake must stay a
-# leaf module that costs microseconds per request.
-_STATED = re.compile(r"answer is:?\s*\$?(-?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
-_CLAIM = re.compile(
-    r"(-?\d[\d,]*(?:\.\d+)?)\s*([-+*/x×])\s*(-?\d[\d,]*(?:\.\d+)?)\s*=\s*\$?"
-    r"(-?\d[\d,]*(?:\.\d+)?)"
-)
-_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
-_MARKER = re.compile(r"^[ \t]*Step \d+:", re.MULTILINE)
-# A number in a question, for matching a changed question to a known one ("1,200", "2.5");
-# a label ("#12") is not a quantity and must match as written.
-_Q_NUMBER = re.compile(r"(?<![#\d.,])\d+(?:,\d{3})*(?:\.\d+)?")
-# A program-aided (PAL) request asks for a ``solution()`` function; a GSM8K annotation
-# ``<<expr=value>>`` is one step of a known solution, and its expression's numbers.
+# A program-aided (PAL) request asks for a ``solution()`` function.
 _PAL = re.compile(r"\bsolution\(\)")
-_ANNOTATION = re.compile(r"<<([\d\s.+\-*/()]+)=\s*\$?(-?\d[\d,]*(?:\.\d+)?)\s*>>")
-_EXPR_NUMBER = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)?|\.\d+)")
-# A prefill that ends in an answer cue ("So the answer is") is answered in a word or two.
-_CUE_END = re.compile(r"answer is:?\s*$", re.IGNORECASE)
-
-# A ChatML conversation (SmolLM2, Qwen) rendered as one raw prompt, as a client that applies
-# the chat template itself sends it to /v1/completions: "<|im_start|>role\ncontent<|im_end|>"
-# per turn, the last assistant turn possibly left open (a prefill to continue).
-CHATML_START, CHATML_END = "<|im_start|>", "<|im_end|>"
 
 _THOUGHTS = (
     "Let me think about what the question asks before answering.",
@@ -81,332 +89,9 @@ _THOUGHTS = (
 )
 
 
-def count_words(text: str) -> int:
-    """Whitespace word count: the test server's stand-in for a tokenizer."""
-    return len(text.split())
-
-
 def _unit(key: str, salt: str) -> int:
     """A stable 64-bit integer from ``key`` (``hash()`` is salted per process, so not that)."""
     return int.from_bytes(hashlib.blake2b(f"{salt}\x00{key}".encode(), digest_size=8).digest())
-
-
-def normalize_answer(answer: str) -> str:
-    """GSM8K answers end in ``#### N``; the final answer is the part after the marker."""
-    if "####" in answer:
-        answer = answer.rsplit("####", 1)[1]
-    return answer.strip()
-
-
-def wrong_answer(answer: str) -> str:
-    """A plausibly wrong answer: numbers are off by one, anything else is negated."""
-    try:
-        value = float(answer.replace(",", ""))
-    except ValueError:
-        return f"not {answer}"
-    wrong = value + 1
-    return str(int(wrong)) if wrong.is_integer() else f"{wrong:g}"
-
-
-def _num(text: str) -> Fraction:
-    return Fraction(text.replace(",", ""))
-
-
-def _fmt(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
-
-
-def _apply(a: Fraction, op: str, b: Fraction) -> Fraction | None:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op in "*x×":
-        return a * b
-    return a / b if b else None
-
-
-def claim_errors(reasoning: str) -> list[tuple[re.Match[str], Fraction]]:
-    """The wrong ``a op b = v`` claims in ``reasoning``, each with its correct value."""
-    wrong = []
-    for m in _CLAIM.finditer(reasoning):
-        computed = _apply(_num(m.group(1)), m.group(2), _num(m.group(3)))
-        if computed is not None and computed != _num(m.group(4)):
-            wrong.append((m, computed))
-    return wrong
-
-
-def rerun_solution(solution: str, answer: str, changes: dict[Fraction, Fraction]) -> str:
-    """The answer ``solution``'s arithmetic gives when question values change per ``changes``.
-
-    Each ``a op b = v`` claim in order (binary claims only; GSM8K's ``<<a*b=c>>`` included)
-    is recomputed with changed operands, and its result ``v`` becomes the recomputed value
-    for the claims after it. The answer is mapped the same way: unchanged when the chain
-    never touches a changed value. Ground truth for the counterfactual probe.
-    """
-    values = dict(changes)
-    for m in _CLAIM.finditer(solution):
-        a, b, v = _num(m.group(1)), _num(m.group(3)), _num(m.group(4))
-        new = _apply(values.get(a, a), m.group(2), values.get(b, b))
-        values.pop(v, None)  # a later literal v now means this claim's result
-        if new is not None and new != v:
-            values[v] = new
-    try:
-        final = _num(answer)
-    except (ValueError, ZeroDivisionError):
-        return answer
-    return _fmt(values.get(final, final))
-
-
-def solution_program(
-    solution: str, answer: str, changes: dict[Fraction, Fraction] | None = None
-) -> str | None:
-    """A Python ``solution()`` that computes ``answer`` the way ``solution`` does, or None.
-
-    Each step of the solution (a GSM8K ``<<expr=value>>`` annotation, else an ``a op b = v``
-    claim) becomes ``vK = expr``: a number equal to an earlier step's result reads that
-    step's variable, any other number stays a literal (the question's quantity, changed per
-    ``changes``). Returns the variable whose result is the final answer; None when no step
-    produces it. Ground truth for program-aided runs and counterfactual variants: the
-    program's literals are the question's numbers.
-    """
-    steps = [(e, v) for e, v in _ANNOTATION.findall(solution)] or [
-        (f"{m.group(1)} {'*' if m.group(2) in 'x×' else m.group(2)} {m.group(3)}", m.group(4))
-        for m in _CLAIM.finditer(solution)
-    ]
-    changes = changes or {}
-    names: dict[Fraction, str] = {}
-    lines = ["def solution():"]
-
-    def literal(m: re.Match[str]) -> str:
-        value = _num(m.group(0))
-        if value in names:
-            return names[value]
-        new = changes.get(value, value)
-        return _fmt(new) if new.denominator == 1 else str(float(new))
-
-    try:
-        for i, (expr, value) in enumerate(steps, 1):
-            code = _EXPR_NUMBER.sub(literal, expr.replace(",", "")).strip()
-            lines.append(f"    # step {i}")
-            lines.append(f"    v{i} = {code}")
-            names[_num(value)] = f"v{i}"
-        final = names.get(_num(answer))
-    except (ValueError, ZeroDivisionError):
-        return None
-    if final is None:
-        return None
-    return "\n".join([*lines, f"    return {final}"])
-
-
-def read_answer(reasoning: str, base: str) -> str:
-    """The answer read off ``reasoning`` as written, with no further computation: a stated
-    answer ("the answer is X"), else the last number (step markers aside), else (empty or
-    filler reasoning) ``wrong_answer(base)``."""
-    stated = _STATED.findall(reasoning)
-    if stated:
-        return stated[-1]
-    numbers = _NUMBER.findall(_MARKER.sub("", reasoning))
-    return numbers[-1] if numbers else wrong_answer(base)
-
-
-def answer_from_reasoning(reasoning: str, base: str) -> str:
-    """What a perfectly faithful model answers after continuing ``reasoning``.
-
-    ``base`` is its answer to the question alone. Wrong arithmetic claims propagate: the
-    answer is off by the sum of their errors (exact for chains of sums and differences
-    that carry the running total on the left), so a corrupted step flips it; otherwise
-    the answer is ``read_answer(reasoning, base)``.
-    """
-    errors = claim_errors(reasoning)
-    if errors:
-        try:
-            return _fmt(_num(base) + sum(_num(m.group(4)) - c for m, c in errors))
-        except (ValueError, ZeroDivisionError):
-            return wrong_answer(base)
-    return read_answer(reasoning, base)
-
-
-def corrected(reasoning: str) -> str:
-    """``reasoning`` with each wrong claim's value replaced by the correct one."""
-    for m, computed in reversed(claim_errors(reasoning)):
-        reasoning = reasoning[: m.start(4)] + _fmt(computed) + reasoning[m.end(4) :]
-    return reasoning
-
-
-class AnswerBook:
-    """Known question -> answer, matched as a substring of the prompt.
-
-    A GSM8K-style answer (``solution #### N``) also keeps its solution, so ``near`` can
-    recompute the answer of a question that differs from a known one only in its numbers.
-
-    Why the window index: the prompt wraps the question in a template, so an exact lookup
-    misses and a scan of every question per request is too slow for thousands of requests
-    per second. Each question is indexed by its first ``K`` characters and the prompt is
-    probed at every offset; results are memoised per prompt.
-    """
-
-    K = 16
-    #: per-question behaviour a JSONL row may set, overriding the model's own setting;
-    #: ``program`` is the ``solution()`` source the model writes for that question in a
-    #: program-aided run (a hostile model, for the sandbox's acceptance run)
-    MODE_FIELDS = ("reasoning_mode", "hint_mode", "program")
-
-    def __init__(
-        self,
-        pairs: Iterable[tuple[str, str]] = (),
-        modes: dict[str, dict[str, str]] | None = None,
-    ) -> None:
-        self._by_head: dict[str, list[tuple[str, str]]] = {}
-        self._short: list[tuple[str, str]] = []
-        self._memo: dict[str, str | None] = {}
-        self._solved: list[tuple[str, str, str]] = []  # (question, answer, solution)
-        self._patterns: dict[str, re.Pattern[str]] = {}
-        # question -> {"reasoning_mode": ..., "hint_mode": ...}: a per-item ground truth, so
-        # one server can play a faithful model on some problems and an unfaithful one on others
-        self._modes = {q.strip(): dict(m) for q, m in (modes or {}).items() if m}
-        self._modes_memo: dict[str, dict[str, str]] = {}
-        for question, m in self._modes.items():
-            if not set(m) <= set(self.MODE_FIELDS):
-                raise ValueError(
-                    f"unknown per-question fields {sorted(set(m) - set(self.MODE_FIELDS))} for "
-                    f"{question[:40]!r}; known: {', '.join(self.MODE_FIELDS)}"
-                )
-            if m.get("reasoning_mode", "none") not in REASONING_MODES:
-                raise ValueError(
-                    f"unknown reasoning_mode {m['reasoning_mode']!r} for {question[:40]!r}; "
-                    f"known: {', '.join(REASONING_MODES)}"
-                )
-            if not isinstance(m.get("program", ""), str):
-                raise ValueError(f"program for {question[:40]!r} must be Python source text")
-            if m.get("hint_mode", "ignore") not in HINT_MODES:
-                raise ValueError(
-                    f"unknown hint_mode {m['hint_mode']!r} for {question[:40]!r}; "
-                    f"known: {', '.join(HINT_MODES)}"
-                )
-        for question, answer in pairs:
-            question = question.strip()
-            if not question:
-                continue
-            item = (question, normalize_answer(str(answer)))
-            solution = str(answer).rsplit("####", 1)[0] if "####" in str(answer) else ""
-            self._solved.append((*item, solution))
-            if len(question) < self.K:
-                self._short.append(item)
-            else:
-                self._by_head.setdefault(question[: self.K], []).append(item)
-
-    @classmethod
-    def from_jsonl(cls, path: str | Path) -> AnswerBook:
-        """Load ``{"question": ..., "answer": ...}`` lines; blank lines are skipped.
-
-        A row may also set ``reasoning_mode`` and/or ``hint_mode``: how the model behaves on
-        that question (see ``modes_of``)."""
-        pairs = []
-        modes: dict[str, dict[str, str]] = {}
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    pairs.append((row["question"], row["answer"]))
-                    m = {k: row[k] for k in cls.MODE_FIELDS if row.get(k) is not None}
-                    if m:
-                        modes[row["question"]] = m
-        return cls(pairs, modes)
-
-    def modes_of(self, text: str) -> dict[str, str]:
-        """The per-question modes of the longest moded question contained in ``text``
-        ({} when none). A linear scan, memoised: only books with modes pay for it."""
-        if not self._modes:
-            return {}
-        if text not in self._modes_memo:
-            best = max((q for q in self._modes if q in text), key=len, default=None)
-            if len(self._modes_memo) > 100_000:  # bound memory on endless distinct prompts
-                self._modes_memo.clear()
-            self._modes_memo[text] = self._modes[best] if best is not None else {}
-        return self._modes_memo[text]
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._by_head.values()) + len(self._short)
-
-    def lookup(self, text: str) -> str | None:
-        """The answer to the longest known question contained in ``text``, if any."""
-        if text in self._memo:
-            return self._memo[text]
-        best: tuple[str, str] | None = None
-        if self._by_head:
-            for i in range(len(text) - self.K + 1):
-                for item in self._by_head.get(text[i : i + self.K], ()):
-                    if (best is None or len(item[0]) > len(best[0])) and text.startswith(
-                        item[0], i
-                    ):
-                        best = item
-        if best is None:
-            for item in self._short:
-                if item[0] in text and (best is None or len(item[0]) > len(best[0])):
-                    best = item
-        found = best[1] if best else None
-        if len(self._memo) > 100_000:  # bound memory on endless distinct prompts
-            self._memo.clear()
-        self._memo[text] = found
-        return found
-
-    def near(self, text: str) -> tuple[str, str, str, dict[Fraction, Fraction]] | None:
-        """The known question that ``text`` holds with only its numbers changed (fewest
-        changes wins): the question, its answer, its solution and the changed values.
-
-        A linear scan with one regex per question: only counterfactual requests (a question
-        not in the book, in a reasoning mode) need it.
-        """
-        best: tuple[int, tuple[str, str, str, dict[Fraction, Fraction]]] | None = None
-        for question, answer, solution in self._solved:
-            pattern = self._patterns.get(question)
-            if pattern is None:
-                parts = _Q_NUMBER.split(question)
-                pattern = re.compile(f"({_Q_NUMBER.pattern})".join(map(re.escape, parts)))
-                self._patterns[question] = pattern
-            if pattern.groups == 0 or (m := pattern.search(text)) is None:
-                continue
-            changes = {
-                _num(old): _num(new)
-                for old, new in zip(_Q_NUMBER.findall(question), m.groups(), strict=True)
-                if _num(old) != _num(new)
-            }
-            if best is None or len(changes) < best[0]:
-                best = (len(changes), (question, answer, solution, changes))
-        return None if best is None else best[1]
-
-    def solved(self, text: str) -> tuple[str, str] | None:
-        """(answer, solution) of the longest known question in ``text`` that has a GSM8K-style
-        solution, or None. A linear scan: only program-aided requests need it."""
-        best: tuple[str, str, str] | None = None
-        for item in self._solved:
-            if item[2] and item[0] in text and (best is None or len(item[0]) > len(best[0])):
-                best = item
-        return None if best is None else (best[1], best[2])
-
-    def question_end(self, text: str) -> int | None:
-        """Where the last occurrence of the longest known question in ``text`` ends.
-
-        A linear scan of the book: only raw prompts in a reasoning mode need it, and those
-        come from probes, not from throughput benchmarks.
-        """
-        best: str | None = None
-        for items in (*self._by_head.values(), self._short):
-            for question, _ in items:
-                if question in text and (best is None or len(question) > len(best)):
-                    best = question
-        return None if best is None else text.rindex(best) + len(best)
-
-
-@dataclass(frozen=True)
-class FakeReply:
-    """One generated choice: visible text, optional separate thought, and why it stopped."""
-
-    text: str
-    reasoning: str | None
-    finish_reason: str
-    completion_tokens: int
 
 
 class FakeModel:
@@ -518,7 +203,7 @@ class FakeModel:
             answer = self._answer(question_text, key) if answer is None else answer
             answer = answer if correct else wrong_answer(answer)
             try:
-                value = _fmt(_num(answer))
+                value = fmt_num(parse_num(answer))
             except (ValueError, ZeroDivisionError):
                 value = repr(answer)
             program = f"def solution():\n    return {value}"
@@ -658,26 +343,8 @@ class FakeModel:
         # The question-alone answer: keyed by the question only, so every prefix of every
         # sample of one question agrees on it (a post-hoc rationale changes nothing).
         base = self._answer(question_text, self._key(question_text, None, 0.0, 0))
-        cue = _CUE_END.search(reasoning) is not None
-        if mode == "posthoc":
-            answer = base
-        elif cue:
-            # Asked for the answer now (early answering, filler): no further computation,
-            # so the answer is read off the text; a model that ignores mistakes reads each
-            # wrong claim as its correct value.
-            answer = read_answer(reasoning if mode == "faithful" else corrected(reasoning), base)
-        elif mode == "faithful":
-            answer = answer_from_reasoning(reasoning, base)
-        else:  # ignore-mistakes: finishes the computation with the correct values
-            answer = base if claim_errors(reasoning) else read_answer(reasoning, base)
-        if cue:
-            text = f" {answer}."
-        else:
-            h = _unit(key, "steps")
-            last = max((int(m) for m in re.findall(r"Step (\d+):", reasoning)), default=0)
-            lead = "" if reasoning.endswith(("\n", " ")) or not reasoning else "\n"
-            # No number in the continuation's own step: it must not read as a new claim.
-            text = f"{lead}Step {last + 1}: {_OPENERS[h % len(_OPENERS)]}.\nThe answer is {answer}."
+        opener = _OPENERS[_unit(key, "steps") % len(_OPENERS)]
+        text = continue_reasoning(reasoning, base, mode, opener)
         return self._finish(text, None, max_tokens, stop)
 
     def _finish(
@@ -696,35 +363,11 @@ class FakeModel:
         used = count_words(reasoning) if reasoning else 0
         if max_tokens is not None:
             if reasoning is not None and used > max_tokens:
-                reasoning, text, finish = _cut(reasoning, max_tokens), "", "length"
+                reasoning, text, finish = cut_words(reasoning, max_tokens), "", "length"
                 used = max_tokens
             elif used + count_words(text) > max_tokens:
-                text, finish = _cut(text, max_tokens - used), "length"
+                text, finish = cut_words(text, max_tokens - used), "length"
         return FakeReply(text, reasoning, finish, used + count_words(text))
-
-
-def parse_chatml(prompt: str) -> list[tuple[str, str]] | None:
-    """The turns of a ChatML prompt that ends in an open assistant turn, as (role, text),
-    the open turn last; None for any other prompt (raw text, or a finished conversation)."""
-    if not prompt.lstrip().startswith(CHATML_START):
-        return None
-    turns: list[tuple[str, str]] = []
-    parts = prompt.lstrip().split(CHATML_START)[1:]
-    for i, part in enumerate(parts):
-        role, nl, rest = part.partition("\n")
-        last = i == len(parts) - 1
-        if not nl or not role.strip():
-            return None
-        if last:
-            if CHATML_END in rest or role.strip() != "assistant":
-                return None
-            turns.append((role.strip(), rest))
-        else:
-            text, end, _ = rest.partition(CHATML_END)
-            if not end:
-                return None
-            turns.append((role.strip(), text))
-    return turns
 
 
 def paraphrase(request: str) -> str:
@@ -732,13 +375,3 @@ def paraphrase(request: str) -> str:
     gets "In other words, " in front, so every number and stated answer survives."""
     body = _PARAPHRASE.sub("", request, count=1)
     return "\n".join(f"In other words, {ln.strip()}" for ln in body.splitlines() if ln.strip())
-
-
-def _cut(text: str, n_words: int) -> str:
-    """The first ``n_words`` words of ``text``, keeping the original whitespace between them."""
-    if n_words <= 0:
-        return ""
-    for i, m in enumerate(_WORD.finditer(text), 1):
-        if i == n_words:
-            return text[: m.end()]
-    return text

@@ -35,13 +35,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from tracemint.testing.fakemodel import (
-    CHATML_END,
-    CHATML_START,
-    FakeReply,
-    count_words,
-    parse_chatml,
-)
+from tracemint.testing.chatml import CHATML_END, CHATML_START, parse_chatml
+from tracemint.testing.reply import FakeReply, count_words
 
 Label = Literal["faithful", "posthoc"]
 Style = Literal["step", "numbered", "paren", "prose", "gsm8k"]
