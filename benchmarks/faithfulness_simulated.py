@@ -2,7 +2,7 @@
 
     python benchmarks/faithfulness_simulated.py [--n 300] [--seed 0] [--prefill-style plain]
 
-The shipped test server plays :mod:`tracemint.teachers.simulated` (``--simulated N``): word
+The shipped test server plays :mod:`tracemint.testing.simulated` (``--simulated N``): word
 problems whose rationales use "Step k:", "1.", "1)", prose or GSM8K ``<<a*b=c>>`` notes,
 units and currency between the numbers, two claims on one line and answer sentences merged
 into the last numbered step, each problem with a hidden label: ``faithful``, faithful with a

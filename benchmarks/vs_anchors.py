@@ -3,7 +3,7 @@
     python benchmarks/vs_anchors.py                      # 10,000 prompts, c=256, 200 ms
     python benchmarks/vs_anchors.py --n 1000 --only tracemint,curator --json out.json
 
-One shipped test server (``tracemint.teachers.testserver``, its own process, ``--latency``)
+One shipped test server (``tracemint.testing.server``, its own process, ``--latency``)
 answers every system in turn; ``POST /reset`` between runs, ``GET /stats`` after each. Each
 system is a separate process in its own session: tracemint is ``tracemint run`` on a generated
 recipe in this interpreter's environment; the anchors are the drivers in
