@@ -6,10 +6,8 @@ Kept so users' scripts that run ``python -m tracemint.teachers.testserver`` or i
 in this package must not depend on ``tracemint.testing``.
 """
 
-import sys
-
 from tracemint.testing.server import *  # noqa: F403
 from tracemint.testing.server import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
