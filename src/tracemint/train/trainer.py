@@ -31,7 +31,11 @@ from typing import Any
 
 from tracemint.errors import ConfigError, missing
 from tracemint.hardware import native_bf16
+from tracemint.train.callbacks import log_callback, progress_callback
 from tracemint.train.config import TrainConfig
+from tracemint.train.resume import last_checkpoint, read_log, trim_log
+from tracemint.train.rows import load_rows
+from tracemint.train.student import load_base, save_final
 
 #: Deprecation notices that transformers raises from inside PEFT/TRL, for calls we do not
 #: make; each is ignored by its exact text, only while training, so a new one still fails
@@ -47,269 +51,12 @@ THIRD_PARTY_WARNINGS = (
 
 log = logging.getLogger(__name__)
 
-_SFT_LAYOUTS: tuple[tuple[str, ...], ...] = (("messages",), ("prompt", "completion"), ("text",))
-_DPO_COLUMNS = ("prompt", "chosen", "rejected")
-
 
 def require_train() -> None:
     """Fail early, with the install hint, when the ``[train]`` extra is missing."""
     for mod in ("torch", "transformers", "trl", "peft", "datasets"):
         if importlib.util.find_spec(mod) is None:
             raise missing("train", "torch, transformers, trl, peft and datasets")
-
-
-# -- data -------------------------------------------------------------------------------------
-
-
-def load_rows(path: Path, method: str) -> list[dict[str, Any]]:
-    """The TRL columns of an exported file (provenance columns are dropped).
-
-    Export writes JSONL and Parquet, so both are read (and JSON, CSV, Arrow: the shared
-    ``RowReader``, whose errors name the file, the line or row, and the field). SFT rows are
-    ``messages`` (what ``tracemint export --format sft`` writes), or ``prompt``/``completion``,
-    or ``text``; DPO rows are ``prompt``/``chosen``/``rejected``.
-    """
-    from tracemint.sources.rows import RowReader
-
-    reader = RowReader(path)
-    rows: list[dict[str, Any]] = []
-    layout: tuple[str, ...] | None = None
-    for _, number, row in reader.rows():
-        if method == "dpo":
-            need: tuple[str, ...] = _DPO_COLUMNS
-        elif layout is None:
-            found = [lay for lay in _SFT_LAYOUTS if all(k in row for k in lay)]
-            need = found[0] if found else _SFT_LAYOUTS[0]
-        else:
-            need = layout
-        layout = need
-        for k in need:
-            if row.get(k) in (None, "", []):
-                raise reader.error(
-                    number, f"missing for --method {method} (export with --format {method})", k
-                )
-        rows.append({k: row[k] for k in need})
-    return rows
-
-
-def _texts(rows: list[dict[str, Any]]) -> list[str]:
-    """Every string in the rows (message contents included): a tiny student's tokenizer corpus."""
-    out: list[str] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            walk(v.get("content"))
-
-    for r in rows:
-        for v in r.values():
-            walk(v)
-    return out
-
-
-# -- model ------------------------------------------------------------------------------------
-
-
-def _has_safetensors(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.glob("*.safetensors"))
-
-
-def _load_folder(folder: Path) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tracemint.teachers.gguf_cache import ensure_chat_template, quiet_progress_bars
-
-    with quiet_progress_bars():
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=torch.float32, local_files_only=True
-            )
-        except (OSError, ValueError, KeyError) as e:
-            raise ConfigError(f"--model: cannot load {folder}: {e}") from e
-    ensure_chat_template(tokenizer)
-    return model, tokenizer
-
-
-def load_base(cfg: TrainConfig, rows: list[dict[str, Any]]) -> tuple[Any, Any, Path | None]:
-    """The base model (float32 master weights), its tokenizer, and its safetensors folder.
-
-    The folder is None when the weights came straight from a GGUF file: such a model trains,
-    but merging LoRA into it and saving it fails, so only the adapter is kept.
-    """
-    import torch
-
-    from tracemint.teachers import gguf_cache
-
-    if cfg.model == "embedded":
-        from tracemint.teachers.embedded import EmbeddedTeacherConfig
-
-        gguf = gguf_cache.find_bundled_gguf()
-        name = EmbeddedTeacherConfig().model
-        root = gguf_cache.default_cache_root()
-        target = gguf_cache.cache_path(root, name, gguf_cache.gguf_fingerprint(gguf))
-        model, tokenizer = gguf_cache.load_model(gguf, root, name, "float32")
-        return model, tokenizer, target if _has_safetensors(target) else None
-    if cfg.model == "tiny":
-        folder = cfg.out / "base"
-        if not (folder / "config.json").exists():  # a resumed run keeps its first student
-            try:
-                from tracemint.train.tiny import init_student
-            except ImportError as e:
-                raise ConfigError(f"--model tiny is not available: {e}") from e
-            folder = init_student(
-                _texts(rows), folder, max_len=max(512, cfg.max_seq_len), seed=cfg.seed
-            )
-        return (*_load_folder(folder), folder)
-    path = Path(cfg.model).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
-        with gguf_cache.quiet_progress_bars():
-            model, tokenizer = gguf_cache.load_gguf(path)
-        return model.to(torch.float32), tokenizer, None
-    if not (path / "config.json").is_file():
-        raise ConfigError(
-            f"--model: {cfg.model!r} is not 'embedded', 'tiny', a Hugging Face model "
-            "directory (with config.json) or a .gguf file"
-        )
-    return (*_load_folder(path), path if _has_safetensors(path) else None)
-
-
-# -- logging ----------------------------------------------------------------------------------
-
-
-def _log_callback(log_path: Path) -> Any:
-    from transformers import TrainerCallback
-
-    class LossLog(TrainerCallback):  # type: ignore[misc]
-        """Appends each logged step to ``train_log.jsonl`` and times the optimizer steps."""
-
-        def __init__(self) -> None:
-            self.step_seconds: list[float] = []
-            self._t0: float | None = None
-            self._last: float | None = None
-
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if self._t0 is None:
-                self._t0 = time.perf_counter()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            now = time.perf_counter()
-            if self._t0 is not None:
-                self.step_seconds.append(now - self._t0)
-                self._last = now - self._t0
-            self._t0 = None
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if not logs or not any(k in logs for k in ("loss", "train_loss")):
-                return
-            if "train_loss" in logs:  # the end-of-training aggregate goes to the summary
-                return
-            entry: dict[str, Any] = {"step": state.global_step}
-            for k, v in logs.items():
-                key = "lr" if k == "learning_rate" else k
-                entry[key] = float(v) if isinstance(v, int | float) else v
-            if self._last is not None:
-                entry["step_seconds"] = round(self._last, 4)
-            entry["time"] = time.time()
-            with log_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(entry) + "\n")
-
-    return LossLog()
-
-
-def _progress_callback(enabled: bool) -> Any:
-    """A TrainerCallback that draws one rich progress line on stderr: steps, loss, ETA."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from transformers import TrainerCallback
-
-    class RichProgress(TrainerCallback):  # type: ignore[misc]
-        """Steps done of ``max_steps`` (a resumed run starts where it stopped), last loss."""
-
-        def __init__(self) -> None:
-            self.progress = Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("steps  loss {task.fields[loss]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                disable=not enabled,
-            )
-            self.task: TaskID | None = None
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.progress.start()
-            self.task = self.progress.add_task(
-                "train", total=state.max_steps or None, completed=state.global_step, loss="-"
-            )
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if self.task is not None:
-                self.progress.update(self.task, completed=state.global_step)
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if self.task is not None and logs and isinstance(logs.get("loss"), int | float):
-                self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
-
-        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.close()
-
-        def close(self) -> None:
-            self.progress.stop()
-
-    return RichProgress()
-
-
-def _trim_log(log_path: Path, upto: int) -> None:
-    """Drop lines logged after the checkpoint we resume from (a crash between saves)."""
-    if not log_path.exists():
-        return
-    keep = [
-        line
-        for line in log_path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= upto
-    ]
-    log_path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-
-
-def read_log(out: Path) -> list[dict[str, Any]]:
-    """The lines of ``out/train_log.jsonl`` (empty when there is none)."""
-    path = out / "train_log.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def last_checkpoint(out: Path) -> Path | None:
-    """The ``checkpoint-N`` with the highest N that holds a trainer state."""
-    best: tuple[int, Path] | None = None
-    if out.is_dir():
-        for d in out.iterdir():
-            m = re.fullmatch(r"checkpoint-(\d+)", d.name)
-            if m and d.is_dir() and (d / "trainer_state.json").exists():
-                n = int(m.group(1))
-                if best is None or n > best[0]:
-                    best = (n, d)
-    return best[1] if best else None
-
-
-# -- training ---------------------------------------------------------------------------------
 
 
 def _device_and_bf16(cfg: TrainConfig) -> tuple[str, bool]:
@@ -433,12 +180,12 @@ def _train(cfg: TrainConfig, rows: list[dict[str, Any]], progress: bool) -> dict
     if resume is not None:
         state = json.loads((resume / "trainer_state.json").read_text())
         start_step = int(state.get("global_step", 0))
-        _trim_log(log_path, start_step)
+        trim_log(log_path, start_step)
         log.info("resuming from %s (step %d)", resume, start_step)
     else:
         log_path.unlink(missing_ok=True)
-    callback = _log_callback(log_path)
-    bar = _progress_callback(progress)
+    callback = log_callback(log_path)
+    bar = progress_callback(progress)
 
     common = _common_args(cfg, device, bf16)
     with warnings.catch_warnings():
@@ -517,7 +264,7 @@ def _run(
     # steps resumes from there
     final_step = int(trainer.state.global_step)
 
-    saved = _save_final(trainer, tokenizer, cfg, safetensors_dir)
+    saved = save_final(trainer, tokenizer, cfg, safetensors_dir)
     entries = read_log(cfg.out)
     losses = [e["loss"] for e in entries if "loss" in e]
     secs = callback.step_seconds
@@ -543,21 +290,3 @@ def _run(
     }
     (cfg.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def _save_final(trainer: Any, tokenizer: Any, cfg: TrainConfig, base_dir: Path | None) -> Path:
-    """Save a loadable model to ``out/final`` (LoRA merged in), or the adapter to ``adapter``."""
-    model = trainer.model
-    if cfg.lora and base_dir is None:
-        target = cfg.out / "adapter"
-        model.save_pretrained(target)
-        tokenizer.save_pretrained(target)
-        return target
-    target = cfg.out / "final"
-    if cfg.lora:
-        model = model.merge_and_unload()
-    with contextlib.suppress(AttributeError):
-        model.config.use_cache = True
-    model.save_pretrained(target, safe_serialization=True)
-    tokenizer.save_pretrained(target)
-    return target
