@@ -15,9 +15,6 @@ here imports pydantic or pyarrow until a name that needs them is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from tracemint._version import __version__ as __version__
 from tracemint.api import LAZY, Run, families, generate, grade, run
 from tracemint.errors import (
@@ -30,7 +27,10 @@ from tracemint.errors import (
     TracemintError,
 )
 
+TYPE_CHECKING = False  # not typing's: see tracemint/api.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from tracemint.config import Recipe, load_recipe
     from tracemint.records import ALL_FIELDS, trace_schema
 
@@ -56,6 +56,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in LAZY:
+        import importlib
+
         return getattr(importlib.import_module(LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

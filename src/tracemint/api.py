@@ -17,20 +17,25 @@ Errors are the package's own: a bad recipe is a ``ConfigError``, unreadable rows
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from tracemint.errors import ConfigError, SourceError
 
+# Not typing.TYPE_CHECKING: importing typing (and collections.abc, pathlib, dataclasses)
+# here would cost `import tracemint` more than everything else it does; type checkers
+# treat any name TYPE_CHECKING the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from pathlib import Path
+    from typing import Any, TypeAlias
+
     import pyarrow as pa
 
     from tracemint.config import Recipe, load_recipe
     from tracemint.records import ALL_FIELDS, trace_schema
+
+    PathLike: TypeAlias = str | Path  # a file or directory, as str or pathlib.Path
 
 __all__ = [
     "ALL_FIELDS",
@@ -43,8 +48,6 @@ __all__ = [
     "run",
     "trace_schema",
 ]
-
-PathLike = str | Path
 
 # Re-exported names whose modules import pydantic or pyarrow: resolved on first access.
 LAZY = {
@@ -60,6 +63,8 @@ RUNNERS = ("local", "ray")
 
 def __getattr__(name: str) -> Any:
     if name in LAZY:
+        import importlib
+
         return getattr(importlib.import_module(LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -243,14 +248,20 @@ def run(
     return result
 
 
-@dataclass(frozen=True)
 class _FieldNames:
     """The fields a caller named (None: the first of the defaults present in the row)."""
 
-    question: str | None = None
-    rationale: str | None = None
-    reference: str | None = None
-    choices: str | None = None
+    __slots__ = ("choices", "question", "rationale", "reference")
+
+    def __init__(
+        self,
+        question: str | None = None,
+        rationale: str | None = None,
+        reference: str | None = None,
+        choices: str | None = None,
+    ) -> None:
+        self.question, self.rationale = question, rationale
+        self.reference, self.choices = reference, choices
 
 
 def grade(
@@ -312,6 +323,8 @@ def _graded(
     steps: bool,
     option: str,
 ) -> Iterator[dict[str, Any]]:
+    from collections.abc import Mapping
+
     from tracemint.verify.rows import (
         CHOICES_FIELDS,
         QUESTION_FIELDS,
