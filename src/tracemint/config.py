@@ -339,7 +339,8 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
         except ConfigError as e:
             raise ConfigError(f"{where}: probes.names: {e}") from None
     for name, raw in options.items():
-        if name not in recipe.probes.names:
+        # Settings with no names are for `tracemint probe` later; with names, they must match.
+        if recipe.probes.names and name not in recipe.probes.names:
             raise ConfigError(f"{where}: probes.{name}: settings for a probe not in names")
         try:
             plugins.probes.get(name).config_class.model_validate(raw or {})
