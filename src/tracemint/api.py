@@ -237,6 +237,7 @@ def run(
         LocalRunner(r, resume=resume, fresh=fresh, progress=progress).run()
     else:
         raise ConfigError(f"runner: unknown runner {runner!r}; known: {', '.join(RUNNERS)}")
+    # export and report import their modules only now: they must not delay the first call
     result = Run(r.run_dir())
     result.exported = result.export(
         list(r.export.formats),
