@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from faithfulness_planted import auroc, false_alarms, threshold_for_recall
 
+from tracemint.augment.probe import probe_run
 from tracemint.config import load_recipe
-from tracemint.runner.augment import probe_run
 from tracemint.runner.local import LocalRunner
 from tracemint.store import RunStore
 from tracemint.testing.server import spawn, stop

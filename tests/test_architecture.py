@@ -24,7 +24,8 @@ MAX_LINES = 500
 # (and the probes, which the run can apply as it mints) do not import each other's modules.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", ("tracemint.errors", "tracemint.records", "tracemint.registry",
-                "tracemint.hardware", "tracemint.strategies", "tracemint._version")),
+                "tracemint.hardware", "tracemint.strategies", "tracemint._version",
+                "tracemint.labels")),
     ("plugins", ("tracemint.plugins",)),
     ("config", ("tracemint.config",)),
     ("teacher protocol, store", ("tracemint.teachers.base", "tracemint.store")),
@@ -39,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sources and curation", ("tracemint.sources", "tracemint.synth.written",
                               "tracemint.curate")),
     ("runner", ("tracemint.runner",)),
-    ("augment", ("tracemint.runner.augment", "tracemint.synth.variants")),
+    ("augment", ("tracemint.augment",)),
     ("outputs", ("tracemint.export", "tracemint.report", "tracemint.view",
                  "tracemint.evaluate", "tracemint.train")),
     ("api", ("tracemint.api", "tracemint")),

@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest_server import StatsFn, apples_problems, server_recipe, start_test_server
+from tracemint.augment.probe import parse_settings
 from tracemint.cli import app
 from tracemint.errors import ConfigError
-from tracemint.runner.augment import parse_settings
 from tracemint.store import RunStore
 
 N_PROBLEMS = 10

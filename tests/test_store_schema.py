@@ -30,8 +30,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest_server import apples_problems, server_recipe, start_test_server
+from tracemint.augment.probe import probe_run
 from tracemint.cli import app
-from tracemint.runner.augment import probe_run
 from tracemint.stages import probe_sample
 from tracemint.store import RunStore
 

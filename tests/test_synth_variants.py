@@ -9,13 +9,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from conftest_server import start_test_server
-from tracemint.cli import app
-from tracemint.synth.variants import (
+from tracemint.augment.variants import (
     format_answer,
     program_literals,
     substitutable,
     substitute_program,
 )
+from tracemint.cli import app
 from tracemint.testing.fakemodel import solution_program
 from tracemint.verify import answers_equal
 from tracemint.verify.sandbox import Sandbox

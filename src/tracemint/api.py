@@ -178,7 +178,7 @@ class Run:
         ``sample`` default to the recipe's ``[probes]``; ``settings`` (``{probe: {key:
         value}}``) overrides its ``[probes.NAME]`` tables. Returns how many traces were
         probed."""
-        from tracemint.runner.augment import probe_run
+        from tracemint.augment.probe import probe_run
 
         if sample is not None and not 0.0 < sample <= 1.0:
             raise ConfigError(f"sample {sample}: must be a share in (0, 1]")

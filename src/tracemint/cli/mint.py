@@ -154,7 +154,7 @@ def probe(
 
     Probes use the run recipe's [probes.NAME] settings, so a rerun reproduces (from the
     cache) what the run computed; --set changes one for this command only."""
-    from tracemint.runner.augment import parse_settings
+    from tracemint.augment.probe import parse_settings
 
     if sample is not None and not 0.0 < sample <= 1.0:
         raise ConfigError(f"--sample {sample}: must be a share in (0, 1]")

@@ -59,7 +59,7 @@ def variants(
 ) -> None:
     """Write counterfactual variants of a run's problems (new numbers, answers recomputed
     by the problem's verified program); see docs/variants.md."""
-    from tracemint.synth.variants import VariantsConfig, make_variants
+    from tracemint.augment.variants import VariantsConfig, make_variants
 
     _out_file(out)
     res = make_variants(run_dir, VariantsConfig(per_problem, seed, check_with_teacher))
