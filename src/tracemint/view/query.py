@@ -56,11 +56,11 @@ class Query:
 def parse_query(params: Mapping[str, str] | Any, *, paged: bool = True) -> Query:
     """Validate request parameters (a ``MultiDict`` or a plain mapping) into a ``Query``."""
     allowed = FILTER_PARAMS + (PAGE_PARAMS if paged else ())
-    keys = list(params.keys())
+    keys = list(params.keys())  # a MultiDict lists a repeated key once: count with getall
     for k in keys:
         if k not in allowed:
             raise BadQuery(f"unknown parameter {k!r}; known: {', '.join(allowed)}")
-        if keys.count(k) > 1:
+        if hasattr(params, "getall") and len(params.getall(k)) > 1:
             raise BadQuery(f"parameter {k!r} given more than once")
     filters = {k: str(params[k]) for k in keys if k in FILTER_PARAMS and params[k] != ""}
     try:
