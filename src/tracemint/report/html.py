@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 
 from tracemint.report import svg
 from tracemint.report.analytics import analytics_html, analytics_plots, dataset_analytics
+from tracemint.report.calls import call_stats, calls_html, latency_text, teacher_line
+from tracemint.report.examples import STYLE, example_traces, examples_html, viewer_command
 from tracemint.store import RunStore, atomic_write_bytes
 
 _COLUMNS = [
@@ -82,6 +84,7 @@ def _faithfulness_stats(store: RunStore) -> dict[str, Any]:
 def report_stats(store: RunStore) -> dict[str, Any]:
     """Everything the report shows, as plain numbers (also used by the terminal summary)."""
     steps = _step_stats(store)
+    calls = call_stats(store, store.read_manifest() if store.exists() else {})
     t = store.read_traces(columns=_COLUMNS, allow_empty=True)
     rows = t.num_rows
     verdicts = Counter(t.column("verdict").to_pylist())
@@ -114,6 +117,7 @@ def report_stats(store: RunStore) -> dict[str, Any]:
         "sources": dict(Counter(t.column("source").to_pylist())),
         **steps,
         "faithfulness": _faithfulness_stats(store),
+        "calls": calls,
     }
 
 
@@ -290,18 +294,26 @@ def build_report(run_dir: str | Path, stats: dict[str, Any] | None = None) -> Pa
     )
     data = dataset_analytics(store)
     imgs = "".join({**_plots(s), **analytics_plots(data)}.values())
-    teacher = html.escape(str(manifest.get("teacher")))
+    teacher = html.escape(teacher_line(manifest))
+    step_mode = ((manifest.get("recipe") or {}).get("verify") or {}).get("step_mode") or "auto"
+    examples = examples_html(example_traces(store, step_mode), store.root)
+    view = html.escape(viewer_command(store.root))
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>tracemint report: {html.escape(manifest["name"])}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}
 th,td{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left}}
-figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}</style>
+figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}
+{STYLE}</style>
 </head><body><h1>tracemint run <code>{html.escape(manifest["name"])}</code></h1>
-<p>teacher: <code>{teacher}</code> &middot; verifier v{manifest.get("verifier_version")}
-&middot; complete: {manifest.get("complete")}</p>
+<p class="teacher">teacher: {teacher}</p>
+<p>verifier v{html.escape(str(manifest.get("verifier_version")))}
+&middot; complete: {html.escape(str(manifest.get("complete")))}
+&middot; browse every trace: <code>{view}</code></p>
 <h2>Summary</h2><table>{rows}</table>
+{calls_html(s["calls"], s)}
 <h2>Plots</h2>{imgs}
+{examples}
 <h2>Why traces were not accepted</h2><table>{drops or "<tr><td>none</td></tr>"}</table>
 {synthesis}{analytics_html(data)}{eval_section(store.root)}{train_section(store.root)}
 <h2>Sessions</h2><table><tr><th>started</th><th>wall s</th><th>new calls</th>
@@ -323,4 +335,6 @@ def terminal_summary(
         ("accepted", _fmt(s["accepted"])),
         ("truncated", _fmt(s["truncated"])),
         ("tokens / accepted", _fmt(s["tokens_per_accepted"])),
+        ("latency p50 / p90 / p99", latency_text(s["calls"])),
+        ("viewer", viewer_command(run_dir)),
     ]
