@@ -150,7 +150,7 @@ def test_export_writes_the_files_tracemint_export_writes(
     assert api_files == cli_files
     assert got["sft"]["rows"] == len(api_files["sft.jsonl"].splitlines())
     first = json.loads(api_files["sft.jsonl"].splitlines()[0])
-    assert first["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert first["prompt"][0] == {"role": "system", "content": "Be brief."}
     one = r.export("sft", tmp_path / "one", file_types=["jsonl"], system_prompt="Be brief.")
     assert list(one) == ["sft"] and _files(tmp_path / "one") == {
         "sft.jsonl": api_files["sft.jsonl"]

@@ -33,15 +33,32 @@ def test_sft_rows_are_trl_conversations(run_dir: Path, tmp_path: Path) -> None:
         "json", data_files=str(tmp_path / "out" / "sft.jsonl"), split="train"
     )
     assert len(ds) == 12
-    msgs = ds[0]["messages"]
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
-    assert msgs[1]["content"].startswith("What is")  # the bare question, not the template
-    assert "The answer is" in msgs[2]["content"]
+    # TRL's conversational prompt-completion layout: the loss covers the completion only
+    prompt, completion = ds[0]["prompt"], ds[0]["completion"]
+    assert [m["role"] for m in prompt] == ["system", "user"]
+    assert prompt[1]["content"].startswith("What is")  # the bare question, not the template
+    assert [m["role"] for m in completion] == ["assistant"]
+    assert "The answer is" in completion[0]["content"]
     assert ds[0]["verdict"] == "correct" and ds[0]["problem_id"].startswith("p")
     pq_ds = datasets.load_dataset(
         "parquet", data_files=str(tmp_path / "out" / "sft.parquet"), split="train"
     )
     assert pq_ds.num_rows == 12
+    assert pq_ds.features == ds.features  # the JSONL and the Parquet read alike
+
+
+def test_sft_messages_is_the_one_column_layout(run_dir: Path, tmp_path: Path) -> None:
+    res = export_run(run_dir, ["sft", "sft_messages"], tmp_path / "out", file_types=("jsonl",))
+    assert res["sft_messages"]["rows"] == res["sft"]["rows"] == 12
+    read = [
+        [json.loads(x) for x in (tmp_path / "out" / f"{n}.jsonl").read_text().splitlines()]
+        for n in ("sft", "sft_messages")
+    ]
+    for pc, msgs in zip(*read, strict=True):
+        assert msgs["messages"] == pc["prompt"] + pc["completion"]
+        assert {k: v for k, v in msgs.items() if k != "messages"} == {
+            k: v for k, v in pc.items() if k not in ("prompt", "completion")
+        }
 
 
 def test_preference_pairs_pair_correct_with_wrong(run_dir: Path, tmp_path: Path) -> None:

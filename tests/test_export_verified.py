@@ -61,7 +61,7 @@ def judge(run_dir: Path, out: Path) -> dict[str, int]:
     for r in sft:
         t = traces[r["trace_id"]]
         assert t["accepted"] is True, t["drop_reason"]
-        assert r["messages"][-1]["content"] == t["completion"]
+        assert r["completion"] == [{"role": "assistant", "content": t["completion"]}]
     counts["sft"] = len(sft)
 
     dpo = _rows(out, "dpo")

@@ -135,17 +135,51 @@ class Run:
         """Write training files (``tracemint export``): one file per format and file type,
         named after the format (``sft.jsonl``, ``dpo.parquet``, ...), in the folder ``out``
         (default: the run's ``export/``). Returns ``{format: {"rows": n, "files": [...]}}``.
+
+        Exporting into the run's own ``export/`` also rewrites the run's dataset card
+        (``README.md``, ``tracemint.export.card``), so ``datasets.load_dataset(RUN, FORMAT)``
+        finds the new files; a folder elsewhere is not part of the run's dataset.
         """
+        from pathlib import Path
+
         from tracemint.export import export_run
+        from tracemint.export.card import write_card
 
         names = [formats] if isinstance(formats, str) else list(formats)
-        return export_run(
+        written = export_run(
             self.path,
             names,
             out,
             tuple(file_types),
             system_prompt=system_prompt,
             max_pairs_per_problem=max_pairs_per_problem,
+        )
+        if out is None or Path(out).resolve() == self._store.export_dir.resolve():
+            write_card(self.path)
+        return written
+
+    def card(self) -> Path:
+        """(Re)write the run's dataset card, ``README.md``; returns its path."""
+        from tracemint.export.card import write_card
+
+        return write_card(self.path)
+
+    def push(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        include_cache: bool = False,
+        revision: str | None = None,
+    ) -> str:
+        """Upload the run as a Hub dataset (``tracemint push``): card, traces, exports,
+        manifest and report; ``cache.sqlite`` (every raw completion) only with
+        ``include_cache``. The token is huggingface_hub's own (``HF_TOKEN`` or its login).
+        Returns the commit's URL."""
+        from tracemint.export.hub import push_run
+
+        return push_run(
+            self.path, repo_id, private=private, include_cache=include_cache, revision=revision
         )
 
     def report(self) -> Path:
@@ -191,6 +225,7 @@ class Run:
             progress=progress,
         )
         self._stats = None  # the faithfulness numbers changed
+        self.card()  # the traces have new columns: the card lists them
         return res["probed"]
 
 

@@ -73,6 +73,7 @@ exporters: Registry[Any] = Registry(
     "exporter",
     {
         "sft": "tracemint.export.sft",
+        "sft_messages": "tracemint.export.sft",
         "dpo": "tracemint.export.preference",
         "prm": "tracemint.export.process",
         "sft_partial": "tracemint.export.process",

@@ -1,4 +1,4 @@
-"""Commands that read a finished run: ``export``, ``report``, ``view``."""
+"""Commands that read a finished run: ``export``, ``report``, ``view``, ``push``."""
 
 from __future__ import annotations
 
@@ -71,3 +71,24 @@ def view(
         serve(run_dir, host=host, port=port)
     except KeyboardInterrupt:
         console.print("viewer stopped")
+
+
+@app.command()
+@_friendly
+def push(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    repo_id: Annotated[str, typer.Argument(help="Hub dataset repo, e.g. you/gsm8k-traces")],
+    private: Annotated[bool, typer.Option(help="create the repo private")] = False,
+    include_cache: Annotated[
+        bool, typer.Option(help="also upload cache.sqlite (every raw completion of the run)")
+    ] = False,
+    revision: Annotated[str | None, typer.Option(help="branch to push to")] = None,
+) -> None:
+    """Upload a run to the Hugging Face Hub as a dataset: card, traces, exports, report.
+
+    The token is huggingface_hub's (HF_TOKEN, or `hf auth login`); tracemint never stores one.
+    """
+    url = api.Run(run_dir).push(
+        repo_id, private=private, include_cache=include_cache, revision=revision
+    )
+    console.print(f"pushed {run_dir} to {repo_id}: {url}")

@@ -3,6 +3,12 @@
 An ``Exporter`` has one job: ``rows(traces)`` maps the traces of a run (streamed shard by
 shard, never all in memory unless the format needs grouping) to output rows. The base class
 owns writing JSONL and Parquet atomically, so a new format is ~20 lines.
+
+An exporter also declares its ``columns`` (an Arrow schema). Why: Arrow infers types from
+the rows, so an export with no rows would be a Parquet file with no columns, and a column
+that is null in every row (``agreement`` when self-consistency is off) would be typed
+``null``; the declared schema keeps both typed. Columns a row has beyond the declared ones
+(label columns, a plugin's extras) are inferred as before.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +32,8 @@ class Exporter(ABC):
     """Maps traces to training rows of one format (e.g. TRL's SFT or DPO layout)."""
 
     name: str = "exporter"
+    #: the columns every file of this format has, rows or not (None: inferred from the rows)
+    columns: ClassVar[pa.Schema | None] = None
 
     def __init__(self, *, system_prompt: str | None = None, max_pairs_per_problem: int = 4):
         self.system_prompt = system_prompt
@@ -65,12 +73,58 @@ class Exporter(ABC):
                     for r in rows:
                         f.write(json.dumps(r, ensure_ascii=False) + "\n")
             elif kind == "parquet":
-                pq.write_table(pa.Table.from_pylist(rows), tmp)
+                write_parquet(self.table(rows), tmp)
             else:
                 raise ValueError(f"unknown file type {kind!r}; known: jsonl, parquet")
             os.replace(tmp, path)
             written["files"].append(str(path))
         return written
+
+    def table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        """The rows as Arrow: declared columns typed as declared, in declared order, then
+        any other column the rows carry, inferred."""
+        declared = self.columns
+        if declared is None:
+            return pa.Table.from_pylist(rows)
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        extra_names = [n for n in names if n not in declared.names]
+        extra: list[pa.Field] = []
+        if extra_names:
+            inferred = pa.Table.from_pylist([{k: r.get(k) for k in extra_names} for r in rows])
+            extra = list(inferred.schema)
+        return pa.Table.from_pylist(rows, schema=pa.schema([*declared, *extra]))
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write ``table``; an empty one as a schema with no row group at all.
+
+    Why: ``pq.write_table`` writes an empty table as one row group of 0 rows, and Hugging
+    Face ``datasets`` reads a Parquet file in batches the size of its first row group, so
+    such a file fails there ("BatchSize must be greater than 0"). With no row group, every
+    reader sees 0 rows and the columns.
+    """
+    if table.num_rows:
+        pq.write_table(table, path)
+        return
+    with pq.ParquetWriter(path, table.schema):
+        pass
+
+
+MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+"""A conversation: TRL's conversational layout, as Arrow (``[{role, content}, ...]``)."""
+
+PROVENANCE = pa.schema(
+    [
+        ("problem_id", pa.string()),
+        ("source", pa.string()),
+        ("teacher", pa.string()),
+        ("model", pa.string()),
+        ("strategy", pa.string()),
+        ("template_hash", pa.string()),
+        ("verifier_version", pa.string()),
+    ]
+)
+"""The columns ``provenance`` adds to every row."""
 
 
 exporters: Registry[type[Exporter]] = plugins.exporters  # built-ins load lazily by name

@@ -16,7 +16,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tracemint.export.base import Exporter, exporters, provenance
+import pyarrow as pa
+
+from tracemint.export.base import MESSAGES, PROVENANCE, Exporter, exporters, provenance
 from tracemint.export.checks import is_chosen, is_wrong
 from tracemint.records import Record
 
@@ -35,6 +37,18 @@ class PreferenceExporter(Exporter):
     """Up to ``max_pairs_per_problem`` pairs per problem, each trace used at most once."""
 
     name = "dpo"
+    columns = pa.schema(
+        [
+            ("prompt", MESSAGES),
+            ("chosen", MESSAGES),
+            ("rejected", MESSAGES),
+            *PROVENANCE,
+            *((k, pa.string()) for k in ("chosen_trace_id", "rejected_trace_id")),
+            *((k, pa.string()) for k in ("chosen_verdict", "rejected_verdict")),
+            *((k, pa.string()) for k in ("chosen_answer", "rejected_answer")),
+            ("rejected_wrong_step", pa.int64()),
+        ]
+    )
 
     def rows(self, traces: Iterable[Record]) -> Iterator[dict[str, Any]]:
         groups: dict[str, list[Record]] = defaultdict(list)

@@ -27,7 +27,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tracemint.export.base import Exporter, exporters, provenance
+import pyarrow as pa
+
+from tracemint.export.base import MESSAGES, PROVENANCE, Exporter, exporters, provenance
 from tracemint.export.checks import step_checked_ok
 from tracemint.records import Record
 
@@ -95,6 +97,18 @@ class ProcessExporter(Exporter):
     trace's steps each completion covers, as ``[first, last]``)."""
 
     name = "prm"
+    columns = pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("completions", pa.list_(pa.string())),
+            ("labels", pa.list_(pa.bool_())),
+            ("label_sources", pa.list_(pa.string())),
+            ("step_ranges", pa.list_(pa.list_(pa.int64()))),
+            *PROVENANCE,
+            ("trace_id", pa.string()),
+            ("verdict", pa.string()),
+        ]
+    )
 
     def rows(self, traces: Iterable[Record]) -> Iterator[dict[str, Any]]:
         for t in traces:
@@ -137,6 +151,17 @@ class PartialSFTExporter(Exporter):
     """
 
     name = "sft_partial"
+    columns = pa.schema(
+        [
+            ("messages", MESSAGES),
+            ("partial", pa.bool_()),
+            ("good_steps", pa.int64()),
+            ("checked_steps", pa.int64()),
+            *PROVENANCE,
+            ("trace_id", pa.string()),
+            ("verdict", pa.string()),
+        ]
+    )
 
     def rows(self, traces: Iterable[Record]) -> Iterator[dict[str, Any]]:
         for t in traces:
