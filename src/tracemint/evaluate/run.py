@@ -89,11 +89,11 @@ def evaluate(
     A rerun of the same evaluation resumes: problems already sampled are not redone and
     every finished call comes from the cache. ``fresh`` redoes the traces (cache kept).
     """
-    from tracemint.runner.local import LocalRunner
+    from tracemint.evaluate.progress import EvalRunner  # its bar shows accuracy, not "accepted"
 
     recipe = as_eval_recipe(recipe, k)
     k = recipe.budget.samples
-    runner = LocalRunner(recipe, resume=not fresh, fresh=fresh, progress=progress, teacher=teacher)
+    runner = EvalRunner(recipe, resume=not fresh, fresh=fresh, progress=progress, teacher=teacher)
     runner.run()
     run_dir = recipe.run_dir()
     result = score_run(run_dir, k)
