@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runner", ("tracemint.runner",)),
     ("augment", ("tracemint.augment",)),
     ("outputs", ("tracemint.export", "tracemint.report", "tracemint.view",
-                 "tracemint.evaluate", "tracemint.train")),
+                 "tracemint.evaluate", "tracemint.train", "tracemint.labels")),
     ("api", ("tracemint.api", "tracemint")),
     ("cli, testing", ("tracemint.cli", "tracemint.testing", "tracemint.__main__",
                       "tracemint.teachers.testserver")),
