@@ -410,3 +410,10 @@ def test_label_file_format(tmp_path: Path) -> None:
         labels.read_labels(tmp_path)
     with pytest.raises(ValueError):
         labels.make_label("", "accept")
+
+
+def test_a_broken_label_file_is_named(labelled: Any) -> None:
+    viewer, run = labelled
+    (run / "labels.jsonl").write_text("not json\n{}\n")
+    status, body = _body(viewer.url + "api/traces")
+    assert status == 500 and "labels.jsonl:1" in body["error"]

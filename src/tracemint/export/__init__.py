@@ -71,8 +71,8 @@ def _labelled_rows(rows: Any, labels: dict[str, human.Label]) -> Any:
             for key, prefix in _TRACE_KEYS.items():
                 if key not in row:
                     continue
-                # Every row gets the keys (null when unlabelled): Parquet takes its columns
-                # from the first row, and a label column must not depend on row order.
+                # Every row gets the keys (null when unlabelled), so every file of the export
+                # has the label columns, whichever rows happen to be labelled.
                 label = labels.get(row[key] or "")
                 row.setdefault(prefix + "label", label.label if label else None)
                 row.setdefault(prefix + "label_note", label.note if label else None)

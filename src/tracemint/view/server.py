@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from tracemint.errors import RunError
 from tracemint.labels import make_label
 from tracemint.view.detail import trace_detail
 from tracemint.view.index import TraceIndex
@@ -144,6 +145,8 @@ async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
     except BadQuery as e:
         response = _error(str(e))
+    except RunError as e:  # e.g. a hand-edited labels.jsonl: say which line, not just 500
+        response = _error(str(e), 500)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
