@@ -164,6 +164,12 @@ def train(
     batch_size: Annotated[int, typer.Option(help="rows per step")] = 4,
     max_seq_len: Annotated[int, typer.Option(help="tokens per row")] = 256,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    loss_on: Annotated[
+        str,
+        typer.Option(
+            help="sft: completion (the answer only: prompt tokens masked) or all (every token)"
+        ),
+    ] = "completion",
     progress: Annotated[bool, typer.Option(help="show the progress bar (on stderr)")] = True,
 ) -> None:
     """Fine-tune a student on exported data (SFT or DPO, through TRL, optional LoRA)."""
@@ -184,6 +190,7 @@ def train(
             batch_size=batch_size,
             max_seq_len=max_seq_len,
             seed=seed,
+            loss_on=loss_on,  # type: ignore[arg-type]
         )
     except ValidationError as e:
         # one line per bad option, named as typed (pydantic's own text adds a URL per error)
@@ -199,6 +206,7 @@ def train(
     rows = [
         ("method", f"{s['method']} ({'LoRA' if s['lora'] else 'full'}) on {s['device']}"),
         ("steps", f"{s['steps']:,} ({s['steps_this_run']:,} this run)"),
+        *([("loss on", str(s["loss_on"]))] if s.get("loss_on") else []),
         ("final loss", f"{loss:.4f}" if loss is not None else "-"),
         ("seconds/step", f"{sps:.2f}" if sps is not None else "-"),
         ("saved to", str(s["saved_to"])),

@@ -46,6 +46,10 @@ class TrainConfig(BaseModel):
     gradient_checkpointing: bool = False
     #: DPO's temperature on the implicit reward
     beta: float = Field(0.1, gt=0.0)
+    #: SFT: which tokens the loss covers. "completion": the assistant's answer only (TRL's
+    #: ``completion_only_loss``; ``messages`` rows are split into prompt and completion at the
+    #: last assistant turn); "all": every token, system prompt and question included
+    loss_on: Literal["completion", "all"] = "completion"
 
     @model_validator(mode="after")
     def _defaults(self) -> TrainConfig:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tracemint.errors import ConfigError
+
 _SFT_LAYOUTS: tuple[tuple[str, ...], ...] = (("messages",), ("prompt", "completion"), ("text",))
 _DPO_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -18,8 +20,8 @@ def load_rows(path: Path, method: str) -> list[dict[str, Any]]:
 
     Export writes JSONL and Parquet, so both are read (and JSON, CSV, Arrow: the shared
     ``RowReader``, whose errors name the file, the line or row, and the field). SFT rows are
-    ``messages`` (what ``tracemint export --format sft`` writes), or ``prompt``/``completion``,
-    or ``text``; DPO rows are ``prompt``/``chosen``/``rejected``.
+    ``prompt``/``completion`` (what ``tracemint export --format sft`` writes), or ``messages``
+    (``--format sft_messages``), or ``text``; DPO rows are ``prompt``/``chosen``/``rejected``.
     """
     from tracemint.sources.rows import RowReader
 
@@ -60,4 +62,34 @@ def texts(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         for v in r.values():
             walk(v)
+    return out
+
+
+def sft_layout(rows: list[dict[str, Any]], loss_on: str) -> list[dict[str, Any]]:
+    """SFT rows in the layout TRL trains the way ``loss_on`` asks.
+
+    ``"completion"``: ``prompt``/``completion`` rows, which TRL's ``SFTTrainer`` trains on
+    the completion only. A ``messages`` row (``tracemint export --format sft_messages``, or
+    an export from before prompt-completion was the default) is split at its last assistant
+    turn, so it is masked the same way: TRL's other route, ``assistant_only_loss``, needs
+    generation markers in the chat template, which SmolLM2's (and most small models') lack.
+    ``text`` rows have no prompt to mask, so they are refused rather than silently trained
+    on every token. ``"all"``: the rows as they are, trained on every token.
+    """
+    if loss_on == "all" or not rows or "prompt" in rows[0]:
+        return rows
+    if "text" in rows[0]:
+        raise ConfigError(
+            "text rows have no prompt and completion to tell apart: train them with "
+            "--loss-on all, or export prompt/completion rows (tracemint export --format sft)"
+        )
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        msgs = list(row["messages"])
+        if not msgs or not isinstance(msgs[-1], dict) or msgs[-1].get("role") != "assistant":
+            raise ConfigError(
+                f"row {i + 1}: the last message is not the assistant's, so there is no "
+                "completion to train on; train with --loss-on all"
+            )
+        out.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
     return out

@@ -1,4 +1,7 @@
-"""Fine-tune a student on exported data with TRL: SFT on ``messages`` rows, DPO on pairs.
+"""Fine-tune a student on exported data with TRL: SFT on conversations, DPO on pairs.
+
+SFT trains on the completion only by default (``TrainConfig.loss_on``): the student learns
+to answer, not to reproduce the system prompt and the question (see ``rows.sft_layout``).
 
 Layout of ``cfg.out``::
 
@@ -34,7 +37,7 @@ from tracemint.hardware import native_bf16
 from tracemint.train.callbacks import log_callback, progress_callback
 from tracemint.train.config import TrainConfig
 from tracemint.train.resume import last_checkpoint, read_log, trim_log
-from tracemint.train.rows import load_rows
+from tracemint.train.rows import load_rows, sft_layout
 from tracemint.train.student import load_base, save_final
 
 #: Deprecation notices that transformers raises from inside PEFT/TRL, for calls we do not
@@ -124,6 +127,8 @@ def train(cfg: TrainConfig, data_path: Path, *, progress: bool = False) -> dict[
     """
     # the data first: a wrong file is the commoner mistake, and reading it needs no extra
     rows = load_rows(Path(data_path), cfg.method)
+    if cfg.method == "sft":
+        rows = sft_layout(rows, cfg.loss_on)
     require_train()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with _library_bars_off():
@@ -231,7 +236,13 @@ def _run(
 
         trainer = SFTTrainer(
             model=model,
-            args=SFTConfig(**common, packing=False, dataset_num_proc=None),
+            args=SFTConfig(
+                **common,
+                packing=False,
+                dataset_num_proc=None,
+                # explicit, not TRL's "depends on the layout": loss_on decides
+                completion_only_loss=cfg.loss_on == "completion",
+            ),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=peft_config,
@@ -273,6 +284,7 @@ def _run(
         "model": cfg.model,
         "base_path": str(safetensors_dir) if safetensors_dir else None,
         "lora": cfg.lora,
+        "loss_on": cfg.loss_on if cfg.method == "sft" else None,
         "device": device,
         "bf16": bf16,
         "rows": n_rows,
