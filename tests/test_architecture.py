@@ -24,8 +24,7 @@ MAX_LINES = 500
 # (and the probes, which the run can apply as it mints) do not import each other's modules.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", ("tracemint.errors", "tracemint.records", "tracemint.registry",
-                "tracemint.hardware", "tracemint.strategies", "tracemint._version",
-                "tracemint.labels")),
+                "tracemint.hardware", "tracemint.strategies", "tracemint._version")),
     ("plugins", ("tracemint.plugins",)),
     ("config", ("tracemint.config",)),
     ("teacher protocol, store", ("tracemint.teachers.base", "tracemint.store")),
