@@ -78,18 +78,36 @@ class BudgetConfig(_Strict):
     With ``k_verified = 0``: exactly ``samples`` per problem (self-consistency when there is
     no reference). With ``k_verified > 0`` (budgeted rejection sampling, STaR/DART-style):
     draw ``round_size`` at a time until ``k_verified`` correct rationales or ``max_samples``.
+
+    ``rationalize`` (STaR's rationalization): a problem with no verified rationale when the
+    plain rounds are spent gets one last round with the ``rationalize`` template, which shows
+    the teacher the reference answer. Its draws come out of the same ``max_samples``: the
+    plain rounds stop ``rationalize_draws()`` short of it, so a recipe spends at most
+    ``max_samples`` calls per problem with or without it (equal call budget).
     """
 
     samples: int = Field(4, gt=0)
     k_verified: int = Field(0, ge=0)
     max_samples: int = Field(16, gt=0)
     round_size: int = Field(4, gt=0)
+    rationalize: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> BudgetConfig:
         if self.k_verified and self.k_verified > self.max_samples:
             raise ValueError("k_verified must not exceed max_samples")
+        if self.rationalize and not self.k_verified:
+            raise ValueError(
+                "rationalize is a round of budgeted rejection sampling: set k_verified > 0"
+            )
+        if self.rationalize and self.rationalize_draws() == 0:
+            raise ValueError("rationalize needs max_samples >= 2 (half of it at most is hinted)")
         return self
+
+    def rationalize_draws(self) -> int:
+        """Draws reserved for the rationalize round: one round, at most half the budget
+        (so plain sampling always gets the larger share); 0 when rationalize is off."""
+        return min(self.round_size, self.max_samples // 2) if self.rationalize else 0
 
 
 class MonteCarloConfig(_Strict):
@@ -149,7 +167,8 @@ class SelectConfig(_Strict):
 
 
 class ExportConfig(_Strict):
-    # sft, dpo (preference pairs), prm (TRL stepwise labels), sft_partial (good prefixes)
+    # sft (prompt/completion: TRL trains on the completion), sft_messages (one messages column),
+    # dpo (preference pairs), prm (TRL stepwise labels), sft_partial (good prefixes)
     formats: list[str] = ["sft", "dpo"]  # registered exporters (checked in parse_recipe)
     file_types: list[Literal["jsonl", "parquet"]] = ["jsonl", "parquet"]
     system_prompt: str | None = None  # prepended to every exported conversation

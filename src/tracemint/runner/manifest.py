@@ -40,6 +40,8 @@ def recipe_fingerprint(recipe: Recipe) -> str:
     d["teacher"] = _teacher_fingerprint(d["teacher"])
     if d["verify"].get("answers") == "auto":  # the default since it was added: runs keep theirs
         del d["verify"]["answers"]
+    if not d["budget"].get("rationalize"):  # off, as before it existed: runs keep theirs
+        d["budget"].pop("rationalize", None)
     return stable_hash(d)
 
 

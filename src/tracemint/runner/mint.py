@@ -16,6 +16,8 @@ from tracemint.config import Recipe
 from tracemint.records import Record
 from tracemint.strategies import Strategy, load_strategy
 from tracemint.teachers.base import Teacher
+from tracemint.verify import extract_reference
+from tracemint.verify.leakage import LEAK_COLUMN, RATIONALIZE, find_leak
 
 
 @dataclass
@@ -28,6 +30,7 @@ class MintContext:
     cache: CallCache | None
     sandbox: Any = None  # for program-aided strategies and cross-checks
     cross_strategy: Strategy | None = None
+    rationalize: Strategy | None = None  # the hinted last round (``budget.rationalize``)
 
 
 async def draw(
@@ -55,24 +58,37 @@ async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
 
     Without ``k_verified`` (or without a reference to verify against) it draws exactly
     ``budget.samples``. With it, it draws ``round_size`` at a time until ``k_verified``
-    correct traces or ``max_samples`` draws.
+    correct traces or ``max_samples`` draws. With ``budget.rationalize``, the plain rounds
+    stop ``rationalize_draws()`` short of ``max_samples``; a problem with no verified trace
+    by then spends that reserve on one rationalize round (``rationalize``), one with some
+    on more plain rounds, so every problem spends at most ``max_samples`` calls.
     """
     budget = ctx.recipe.budget
     rejection = budget.k_verified > 0 and problem.get("reference") is not None
+    reserve = budget.rationalize_draws() if rejection and ctx.rationalize is not None else 0
+    program = ctx.recipe.strategy.answer_from == "program"
     traces: list[Record] = []
     drawn, round_no = 0, 0
-    program = ctx.recipe.strategy.answer_from == "program"
     while True:
-        n = min(budget.round_size, budget.max_samples - drawn) if rejection else budget.samples
+        if rejection:
+            cap = budget.max_samples - reserve
+            if reserve and stages.count_verified(traces, ctx.recipe.select) > 0:
+                cap = budget.max_samples  # partly solved: the reserve goes to plain rounds
+            n = min(budget.round_size, cap - drawn)
+            if n <= 0 or stages.count_verified(traces, ctx.recipe.select) >= budget.k_verified:
+                break
+        else:
+            n = budget.samples
         traces += await draw(
             problem, ctx, ctx.strategy, range(drawn, drawn + n), round_no, program=program
         )
         drawn += n
         round_no += 1
-        if not rejection or drawn >= budget.max_samples:
+        if not rejection:
             break
-        if stages.count_verified(traces, ctx.recipe.select) >= budget.k_verified:
-            break
+    if reserve and stages.count_verified(traces, ctx.recipe.select) == 0:
+        indices = range(drawn, budget.max_samples)
+        traces += await rationalize(problem, ctx, indices, round_no)
     mc = ctx.recipe.montecarlo
     if mc.enabled:
         traces = await stages.rollout_labels(
@@ -86,7 +102,7 @@ async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
     if ctx.cross_strategy is not None:
         (check,) = await draw(problem, ctx, ctx.cross_strategy, range(1), 0, program=True)
         traces = stages.cross_check(traces, check)
-    traces = stages.select(stages.consensus(traces), ctx.recipe.select)
+    traces = stages.select(_consensus(traces), ctx.recipe.select)
     probes_cfg = ctx.recipe.probes
     if probes_cfg.names:
         from tracemint.probes import run_probes
@@ -106,6 +122,41 @@ async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
     return stages.apply_thresholds(traces, ctx.recipe.select.min_columns)
 
 
+async def rationalize(
+    problem: Record, ctx: MintContext, indices: range, round_no: int
+) -> list[Record]:
+    """STaR's rationalization: show the teacher the reference answer and ask for a rationale
+    that reaches it; each trace is graded like any other and checked for citing the hint
+    (``LEAK_COLUMN``, which ``stages.select`` turns into a drop reason).
+
+    The template sees ``reference_answer``, the final answer extracted from the reference, so
+    a reference that is a whole worked solution (GSM8K's) is never shown; a problem whose
+    reference has no extractable answer gets no round.
+    """
+    assert ctx.rationalize is not None
+    hint = extract_reference(problem["reference"] or "", choices=problem.get("choices"))
+    if not hint:
+        return []
+    # verify overwrites reference_answer with the same extraction: no column is added
+    hinted = {**problem, "reference_answer": hint}
+    new = await draw(hinted, ctx, ctx.rationalize, indices, round_no, program=False)
+    question = problem.get("question") or ""
+    return [{**t, LEAK_COLUMN: find_leak(t.get("completion") or "", hint, question)} for t in new]
+
+
+def _consensus(traces: list[Record]) -> list[Record]:
+    """Majority and pass rate from the unhinted samples only, copied onto the rationalized
+    ones: a hinted sample says nothing about how often the teacher solves the problem (the
+    difficulty estimate curricula and the report key on)."""
+    plain = [t for t in traces if t.get("strategy") != RATIONALIZE]
+    hinted = [t for t in traces if t.get("strategy") == RATIONALIZE]
+    if not hinted or not plain:
+        return stages.consensus(traces)
+    out = stages.consensus(plain)
+    keys = ("majority_answer", "agreement", "pass_rate")
+    return out + [{**t, **{k: out[0].get(k) for k in keys}} for t in hinted]
+
+
 def mint_context(recipe: Recipe, teacher: Teacher, strategy: Strategy, cache: Any) -> MintContext:
     """The per-process components of minting: a runner builds one per event loop (the local
     runner once, the Ray runner once per actor)."""
@@ -113,6 +164,8 @@ def mint_context(recipe: Recipe, teacher: Teacher, strategy: Strategy, cache: An
     cfg = recipe.strategy
     if cfg.cross_check:
         ctx.cross_strategy = load_strategy(cfg.cross_check, cfg.template_dir)
+    if recipe.budget.rationalize:
+        ctx.rationalize = load_strategy(RATIONALIZE, cfg.template_dir)
     if cfg.answer_from == "program" or cfg.cross_check:
         from tracemint.verify.sandbox import Sandbox, SandboxConfig
 

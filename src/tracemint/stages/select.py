@@ -9,6 +9,7 @@ from typing import Any
 from tracemint.config import SelectConfig
 from tracemint.records import Record
 from tracemint.verify import answers_equal, majority_vote
+from tracemint.verify.leakage import LEAK_COLUMN
 
 
 def _by_problem(traces: Sequence[Record]) -> dict[str, list[Record]]:
@@ -53,6 +54,8 @@ def _judge(t: Record, cfg: SelectConfig, votes: int) -> str | None:
     """Why this trace is not accepted, or None to accept it (``votes``: see ``_votes``)."""
     if t.get("truncated"):
         return "truncated"
+    if t.get(LEAK_COLUMN):  # a rationalized trace that cites its hint: never training data
+        return f"hint leakage: {t[LEAK_COLUMN]}"
     band = cfg.pass_rate_band
     rate = t.get("pass_rate")
     if band is not None and rate is not None and not band[0] <= rate <= band[1]:
@@ -139,6 +142,7 @@ def count_verified(traces: Sequence[Record], cfg: SelectConfig) -> int:
         1
         for t in traces
         if t.get("verdict") == "correct"
+        and not t.get(LEAK_COLUMN)
         and not (cfg.reject_wrong_steps and t.get("first_wrong_step") is not None)
     )
 
