@@ -9,11 +9,14 @@ the same functions. Only the stages that talk to a teacher or the sandbox are as
              --verify--> verdicts --check_steps--> step columns --consensus--> majority
              --select--> accepted  (--rollout_labels--> Monte-Carlo step labels)
 
-Modules: ``sample.py`` (prompts, cached calls), ``grade.py`` (programs, answers, steps,
-cross-checks), ``rollouts.py`` (Monte-Carlo labels), ``select.py`` (self-consistency,
-acceptance, thresholds, counts).
+Modules: ``sample.py`` (prompts, cached calls), ``calculator.py`` (the ``calculator``
+strategy's ``<<expr>>`` placeholders evaluated and spliced in), ``grade.py`` (programs,
+answers, steps, cross-checks), ``rollouts.py`` (Monte-Carlo labels), ``select.py``
+(self-consistency, acceptance, thresholds, counts); ``check_refutations`` (the
+``contrastive`` strategy's refutation of each wrong option) is ``verify/contrastive.py``.
 """
 
+from tracemint.stages.calculator import calculate
 from tracemint.stages.grade import check_steps, cross_check, execute, verify
 from tracemint.stages.rollouts import rollout_labels
 from tracemint.stages.sample import CachedCaller, Pair, build_requests, sample
@@ -25,12 +28,15 @@ from tracemint.stages.select import (
     select,
     summarize,
 )
+from tracemint.verify.contrastive import check_refutations
 
 __all__ = [
     "CachedCaller",
     "Pair",
     "apply_thresholds",
     "build_requests",
+    "calculate",
+    "check_refutations",
     "check_steps",
     "consensus",
     "count_verified",

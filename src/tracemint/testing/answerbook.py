@@ -36,8 +36,10 @@ class AnswerBook:
     K = 16
     #: per-question behaviour a JSONL row may set, overriding the model's own setting;
     #: ``program`` is the ``solution()`` source the model writes for that question in a
-    #: program-aided run (a hostile model, for the sandbox's acceptance run)
-    MODE_FIELDS = ("reasoning_mode", "hint_mode", "program")
+    #: program-aided run (a hostile model, for the sandbox's acceptance run); ``reply`` is
+    #: the exact rationale it writes for that question (a scripted teacher: tool placeholders,
+    #: refutations, slips chosen by the test)
+    MODE_FIELDS = ("reasoning_mode", "hint_mode", "program", "reply")
 
     def __init__(
         self,
@@ -66,6 +68,8 @@ class AnswerBook:
                 )
             if not isinstance(m.get("program", ""), str):
                 raise ValueError(f"program for {question[:40]!r} must be Python source text")
+            if not isinstance(m.get("reply", ""), str):
+                raise ValueError(f"reply for {question[:40]!r} must be text")
             if m.get("hint_mode", "ignore") not in HINT_MODES:
                 raise ValueError(
                     f"unknown hint_mode {m['hint_mode']!r} for {question[:40]!r}; "

@@ -125,7 +125,8 @@ class FakeModel:
     overrides these model-wide settings on requests about that question.
 
     A program-aided request (it mentions ``solution()``) gets a fenced ``solution()``
-    written from the known GSM8K-style solution (``_program``, ``solution_program``).
+    written from the known GSM8K-style solution (``_program``, ``solution_program``). A
+    question whose answer-book row sets ``reply`` gets exactly that text (no prefill).
     """
 
     def __init__(
@@ -238,6 +239,9 @@ class FakeModel:
         if is_writer_request(question_text):  # LLM-written problems (fakewriter.py)
             reply = writer_reply(question_text, _unit(key, "writer"))
             return self._finish(reply, None, max_tokens, stop)
+        scripted = self.book.modes_of(question_text).get("reply") if prefill is None else None
+        if scripted is not None:  # the answer book's exact rationale for this question
+            return self._finish(scripted, None, max_tokens, stop)
         if prefill is None and _PAL.search(question_text):  # program-aided (PAL) prompts
             return self._finish(self._program(question_text, key), None, max_tokens, stop)
         mode, hint_mode = self._modes(question_text)
