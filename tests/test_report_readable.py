@@ -124,7 +124,7 @@ def test_wrong_step_example_shows_the_right_value(tmp_path: Path, addition_probl
     kinds = re.findall(r'data-example="([a-z-]+)"', page)
     assert kinds == ["accepted", "wrong-step", "wrong-answer"]
     step = page.split('data-example="wrong-step"')[1].split('<div class="example"')[0]
-    assert "Rejected by a wrong step" in step and "not accepted: wrong step 0" in step
+    assert "<h3>Rejected by a wrong step</h3>" in step and "not accepted: wrong step 0" in step
     # p0: "What is 0+0?" -> "0 + 0 = 1" should be 0
     assert (
         '<span class="step step-wrong" title="step 0: wrong">First, '

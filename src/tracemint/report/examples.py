@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ _SHOW_COLUMNS = (
     "steps",
 )
 
+Pred = Callable[[dict[str, Any]], bool]
+
 STYLE = """.example{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}
 .example h3{margin:.2em 0}.example .meta{color:#555;font-size:.9em}
 .rationale{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:.85em;
@@ -57,48 +60,51 @@ font-family:system-ui,sans-serif;font-size:.85em}
 .legend span{padding:0 .4em;margin-right:.4em}"""
 
 
+def _dropped_for_step(r: dict[str, Any]) -> bool:
+    return not r.get("accepted") and str(r.get("drop_reason") or "").startswith("wrong step")
+
+
+def _step_title(r: dict[str, Any]) -> str:
+    if r.get("accepted"):
+        return "Accepted with a wrong step ([select] reject_wrong_steps is off)"
+    if r.get("verdict") == "wrong":
+        return "Rejected by a wrong step (its answer is wrong too)"
+    return "Rejected by a wrong step"
+
+
 def _pick(rows: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
-    """``(kind, title, row index)`` of the examples: the first match of each kind, in shard
-    order (deterministic); an accepted trace with checked claims is preferred."""
+    """``(kind, title, row index)`` of the examples: for each kind the first row (in shard
+    order: deterministic) that meets the first criterion any row meets. Preferred: an
+    accepted trace with checked claims (green steps), a right answer rejected for a step
+    alone (what an answer check would have kept), a wrong answer with no wrong step."""
     chosen: list[tuple[str, str, int]] = []
     used: set[int] = set()
 
-    def first(pred: Any) -> int | None:
-        return next((i for i, r in enumerate(rows) if i not in used and pred(r)), None)
-
-    def take(kind: str, title: str, *preds: Any) -> None:
+    def take(kind: str, title: Callable[[dict[str, Any]], str], *preds: Pred) -> None:
         for pred in preds:
-            i = first(pred)
+            i = next((i for i, r in enumerate(rows) if i not in used and pred(r)), None)
             if i is not None:
                 used.add(i)
-                chosen.append((kind, title_of(title, rows[i]), i))
+                chosen.append((kind, title(rows[i]), i))
                 return
-
-    def title_of(title: str, r: dict[str, Any]) -> str:
-        if title == "step":
-            if r.get("accepted"):
-                return "Accepted with a wrong step ([select] reject_wrong_steps is off)"
-            return "Rejected by a wrong step"
-        return title
 
     take(
         "accepted",
-        "Accepted",
-        lambda r: r.get("accepted") and (r.get("n_claims_checked") or 0) > 0,
-        lambda r: r.get("accepted"),
+        lambda r: "Accepted",
+        lambda r: bool(r.get("accepted")) and (r.get("n_claims_checked") or 0) > 0,
+        lambda r: bool(r.get("accepted")),
     )
     take(
         "wrong-step",
-        "step",
-        lambda r: (
-            not r.get("accepted") and str(r.get("drop_reason") or "").startswith("wrong step")
-        ),
+        _step_title,
+        lambda r: _dropped_for_step(r) and r.get("verdict") == "correct",
+        _dropped_for_step,
         lambda r: r.get("first_wrong_step") is not None and r.get("verdict") == "correct",
         lambda r: r.get("first_wrong_step") is not None,
     )
     take(
         "wrong-answer",
-        "Rejected by its answer",
+        lambda r: "Rejected by its answer",
         lambda r: (
             not r.get("accepted")
             and r.get("verdict") == "wrong"
@@ -222,7 +228,8 @@ def examples_html(examples: list[dict[str, Any]], run_dir: str | Path) -> str:
     legend = (
         '<p class="legend">steps: <span class="step-ok">ok</span>'
         '<span class="step-wrong">wrong</span><span class="step-unchecked">unchecked</span>'
-        "(an arithmetic claim <code>expr = value</code> checked exactly)</p>"
+        " (a step is ok or wrong when it holds an arithmetic claim <code>expr = value</code>, "
+        "checked exactly)</p>"
     )
     body = "".join(_example_html(x) for x in examples) or "<p>No traces.</p>"
     return (
