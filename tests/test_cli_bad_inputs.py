@@ -273,6 +273,7 @@ SLOTS: dict[str, list[Slot]] = {
     ],
     "report": [_run_dir("report")],
     "view": [_run_dir("view")],
+    "push": [_run_dir("push", "me/dataset")],  # refused before any Hub call
     "serve-test": [Slot("--answers", "answers", lambda b, f: ["serve-test", "--answers", str(b)])],
     "eval": [
         Slot("data", "data", lambda b, f: _eval(["--data", str(b)], f.root / "runs")),

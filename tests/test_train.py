@@ -27,7 +27,8 @@ QA = [("What is 2+3?", "5"), ("What is 4+4?", "8"), ("What is 1+6?", "7"), ("Wha
 
 
 def _sft_file(tmp_path: Path) -> Path:
-    """Rows exactly as export/sft.py writes them (messages + provenance columns)."""
+    """Rows as ``export --format sft_messages`` writes them (messages + provenance columns):
+    trained on the completion only, split at the last assistant turn (train/rows.py)."""
     path = tmp_path / "sft.jsonl"
     with path.open("w") as f:
         for i, (q, a) in enumerate(QA):

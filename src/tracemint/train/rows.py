@@ -11,7 +11,7 @@ from typing import Any
 
 from tracemint.errors import ConfigError
 
-_SFT_LAYOUTS: tuple[tuple[str, ...], ...] = (("messages",), ("prompt", "completion"), ("text",))
+_SFT_LAYOUTS: tuple[tuple[str, ...], ...] = (("prompt", "completion"), ("messages",), ("text",))
 _DPO_COLUMNS = ("prompt", "chosen", "rejected")
 
 
