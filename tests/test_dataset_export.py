@@ -337,3 +337,26 @@ def test_manifest_recipe_matches_the_card(run_dir: Path) -> None:
     block = card.split("## Recipe", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
     recipe = json.loads(block)
     assert recipe == RunStore(run_dir).read_manifest()["recipe"]
+
+
+def test_a_hub_that_cannot_be_reached_is_one_error_line(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real ``HfApi``, at an address where nothing listens: the Hub's error, said once."""
+    import socket
+
+    import huggingface_hub
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again on leaving: connections are refused
+
+    class NowhereHfApi(huggingface_hub.HfApi):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(endpoint=f"http://127.0.0.1:{port}", token="hf_x", **kw)
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", NowhereHfApi)
+    res = CliRunner().invoke(app, ["push", str(run_dir), "me/ds-traces"])
+    assert res.exit_code == 1, res.output
+    assert "push to the Hub dataset 'me/ds-traces' failed" in res.output
+    assert "Traceback" not in res.output

@@ -82,7 +82,9 @@ def push(
     include_cache: Annotated[
         bool, typer.Option(help="also upload cache.sqlite (every raw completion of the run)")
     ] = False,
-    revision: Annotated[str | None, typer.Option(help="branch to push to")] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="an existing branch to push to (default: main)")
+    ] = None,
 ) -> None:
     """Upload a run to the Hugging Face Hub as a dataset: card, traces, exports, report.
 

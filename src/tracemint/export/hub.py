@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tracemint.errors import MissingDependencyError, RunError
+from tracemint.errors import MissingDependencyError, RunError, TracemintError
 from tracemint.export.card import CARD_NAME, write_card
 from tracemint.store import RunStore
 
@@ -63,16 +63,27 @@ def push_run(
                 "huggingface_hub is needed for tracemint push: pip install huggingface_hub"
             ) from None
         api = HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     allow = DATASET_FILES + (CACHE_FILES if include_cache else [])
-    info = api.upload_folder(
-        repo_id=repo_id,
-        repo_type="dataset",
-        folder_path=str(store.root),
-        allow_patterns=allow,
-        ignore_patterns=list(IGNORED),
-        delete_patterns=list(MIRRORED),
-        revision=revision,
-        commit_message=commit_message or f"tracemint push of run {manifest.get('name', '')}",
-    )
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=str(store.root),
+            allow_patterns=allow,
+            ignore_patterns=list(IGNORED),
+            delete_patterns=list(MIRRORED),
+            revision=revision,
+            commit_message=commit_message or f"tracemint push of run {manifest.get('name', '')}",
+        )
+    except TracemintError:
+        raise
+    except Exception as e:  # the Hub's: HTTP status, no network, no token, bad repo id
+        # One line the user can act on (the CLI prints it), the original chained for a
+        # program that wants it: huggingface_hub's errors already say what is wrong.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise TracemintError(
+            f"push to the Hub dataset {repo_id!r} failed: {type(e).__name__}: {first} "
+            "(a token comes from HF_TOKEN or `hf auth login`)"
+        ) from e
     return str(getattr(info, "commit_url", None) or info)
