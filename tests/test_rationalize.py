@@ -24,6 +24,7 @@ from tracemint import plugins
 from tracemint.config import load_recipe, parse_recipe
 from tracemint.errors import ConfigError
 from tracemint.export import export_run
+from tracemint.report.strategies import read_strategy_stats, strategies_html, strategy_stats
 from tracemint.runner.local import LocalRunner
 from tracemint.runner.manifest import recipe_fingerprint
 from tracemint.store import RunStore
@@ -84,6 +85,11 @@ def test_unsolved_problems_get_a_verified_rationalization(tmp_path: Path) -> Non
         assert all(r["hint_leak"] is None and r["first_wrong_step"] is None for r in hinted)
         # the difficulty estimate is the unhinted one: nothing was solved without the hint
         assert {r["pass_rate"] for r in mine} == {0.0}
+    stats = read_strategy_stats(RunStore(tmp_path / "runs" / "on"))
+    assert stats["strategies"]["cot"] == {"calls": N * 4, "verified": 0, "yield": 0.0, "leaking": 0}
+    assert stats["strategies"]["rationalize"]["yield"] == 1.0
+    assert stats["by_difficulty"]["all"]["rescued_of_rationalized"] == 1.0
+    assert "<h2>Strategies</h2>" in strategies_html(stats)
 
 
 def test_a_leaking_rationalization_is_rejected_with_its_reason(tmp_path: Path) -> None:
@@ -182,6 +188,35 @@ def test_no_export_contains_the_hint(tmp_path: Path) -> None:
             assert not any(h in text for h in hint_lines), fmt
             exported_rationalized += text.count('"strategy": "rationalize"')
     assert exported_rationalized > 0  # the rationalized traces were exported, hint-free
+
+
+def test_strategy_stats_by_difficulty() -> None:
+    def t(pid: str, level: str, strategy: str, verdict: str, leak: str | None = None) -> Any:
+        meta = json.dumps({"difficulty": level})
+        return {
+            "problem_id": pid,
+            "metadata": meta,
+            "strategy": strategy,
+            "verdict": verdict,
+            "first_wrong_step": None,
+            "hint_leak": leak,
+        }
+
+    rows = [
+        t("a", "easy", "cot", "correct"),
+        t("b", "hard", "cot", "wrong"),
+        t("b", "hard", "rationalize", "correct"),
+        t("c", "hard", "cot", "wrong"),
+        t("c", "hard", "rationalize", "correct", leak="cites the given answer"),
+    ]
+    s = strategy_stats(rows)
+    assert s["strategies"]["rationalize"] == {"calls": 2, "verified": 1, "yield": 0.5, "leaking": 1}
+    hard = s["by_difficulty"]["hard"]
+    assert (hard["problems"], hard["rationalized"], hard["rescued"]) == (2, 2, 1)
+    assert hard["rescued_of_rationalized"] == 0.5
+    assert s["by_difficulty"]["easy"]["rescued_of_problems"] == 0.0
+    assert s["by_difficulty"]["all"]["with_verified"] == 2
+    assert strategies_html(strategy_stats(rows[:1])) == ""  # one strategy: no section
 
 
 # -- the leakage check as an attack surface ------------------------------------------------

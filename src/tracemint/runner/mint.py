@@ -64,31 +64,40 @@ async def mint_problem(problem: Record, ctx: MintContext) -> list[Record]:
     on more plain rounds, so every problem spends at most ``max_samples`` calls.
     """
     budget = ctx.recipe.budget
-    rejection = budget.k_verified > 0 and problem.get("reference") is not None
-    reserve = budget.rationalize_draws() if rejection and ctx.rationalize is not None else 0
     program = ctx.recipe.strategy.answer_from == "program"
+    if budget.k_verified == 0 or problem.get("reference") is None:  # nothing to verify
+        plain = await draw(problem, ctx, ctx.strategy, range(budget.samples), 0, program=program)
+        return await _finish(problem, ctx, plain)
+    reserve = budget.rationalize_draws() if ctx.rationalize is not None else 0
     traces: list[Record] = []
-    drawn, round_no = 0, 0
-    while True:
-        if rejection:
-            cap = budget.max_samples - reserve
-            if reserve and stages.count_verified(traces, ctx.recipe.select) > 0:
-                cap = budget.max_samples  # partly solved: the reserve goes to plain rounds
-            n = min(budget.round_size, cap - drawn)
-            if n <= 0 or stages.count_verified(traces, ctx.recipe.select) >= budget.k_verified:
-                break
-        else:
-            n = budget.samples
-        traces += await draw(
-            problem, ctx, ctx.strategy, range(drawn, drawn + n), round_no, program=program
-        )
+    drawn = round_no = 0
+    while n := _next_round(traces, drawn, ctx, reserve):
+        indices = range(drawn, drawn + n)
+        traces += await draw(problem, ctx, ctx.strategy, indices, round_no, program=program)
         drawn += n
         round_no += 1
-        if not rejection:
-            break
     if reserve and stages.count_verified(traces, ctx.recipe.select) == 0:
-        indices = range(drawn, budget.max_samples)
-        traces += await rationalize(problem, ctx, indices, round_no)
+        traces += await rationalize(problem, ctx, range(drawn, budget.max_samples), round_no)
+    return await _finish(problem, ctx, traces)
+
+
+def _next_round(traces: list[Record], drawn: int, ctx: MintContext, reserve: int) -> int:
+    """How many plain samples the next rejection-sampling round draws (0: stop).
+
+    Rounds stop at ``k_verified`` verified traces or at the budget: ``max_samples`` less the
+    rationalize ``reserve`` while nothing is verified; once something is, the reserve is
+    plain budget again (a partly solved problem samples exactly as without rationalize).
+    """
+    budget = ctx.recipe.budget
+    verified = stages.count_verified(traces, ctx.recipe.select)
+    if verified >= budget.k_verified:
+        return 0
+    cap = budget.max_samples - (reserve if verified == 0 else 0)
+    return max(0, min(budget.round_size, cap - drawn))
+
+
+async def _finish(problem: Record, ctx: MintContext, traces: list[Record]) -> list[Record]:
+    """Rollouts, cross-check, consensus, selection and probes over a problem's traces."""
     mc = ctx.recipe.montecarlo
     if mc.enabled:
         traces = await stages.rollout_labels(
