@@ -119,6 +119,8 @@ def test_load_dataset_reads_the_traces_and_every_export(run_dir: Path, offline: 
             rows.num_rows == pq.ParquetFile(run_dir / "export" / f"{fmt}.parquet").metadata.num_rows
         )
         assert rows.num_rows > 0, fmt
+    default = datasets.load_dataset(str(run_dir), split="train", cache_dir=offline)
+    assert default.num_rows == traces.num_rows  # no config name: the traces
     sft = datasets.load_dataset(str(run_dir), "sft", split="train", cache_dir=offline)
     accepted = {r["trace_id"] for r in table.to_pylist() if r["accepted"]}
     assert set(sft["trace_id"]) == accepted
@@ -360,3 +362,42 @@ def test_a_hub_that_cannot_be_reached_is_one_error_line(
     assert res.exit_code == 1, res.output
     assert "push to the Hub dataset 'me/ds-traces' failed" in res.output
     assert "Traceback" not in res.output
+
+
+def test_the_card_redacts_what_looks_secret() -> None:
+    from tracemint.export.card import redact
+
+    recipe = {
+        "teacher": {
+            "api_key_env": "OPENAI_API_KEY",  # a variable's name: kept
+            "api_key": "sk-live",
+            "headers": {"Authorization": "Bearer x", "X-Trace": "on"},
+            "base_url": "https://user:pw@example.com:8443/v1",
+            "hf_token": None,  # nothing to hide
+        },
+        "sampling": {"max_tokens": 96},  # not a token
+        "plugins": [{"secret": "s", "password": "p"}],
+    }
+    assert redact(recipe) == {
+        "teacher": {
+            "api_key_env": "OPENAI_API_KEY",
+            "api_key": "<redacted>",
+            "headers": {"Authorization": "<redacted>", "X-Trace": "on"},
+            "base_url": "https://example.com:8443/v1",
+            "hf_token": None,
+        },
+        "sampling": {"max_tokens": 96},
+        "plugins": [{"secret": "<redacted>", "password": "<redacted>"}],
+    }
+
+
+def test_a_run_without_traces_has_no_traces_config(tmp_path: Path) -> None:
+    from tracemint.export.card import write_card
+
+    store = RunStore(tmp_path)
+    store.create()
+    store.write_manifest({"name": "empty", "counts": {}, "recipe": {}})
+    exporters.get("sft")().write([], store.export_dir)
+    card = write_card(tmp_path).read_text()
+    assert '"traces"' not in _front_matter(card) and '- config_name: "sft"' in card
+    assert "| export sft rows | 0 |" in card and "(no traces yet)" in card

@@ -79,7 +79,9 @@ def render_card(store: RunStore, manifest: dict[str, Any]) -> str:
     """The card's text: YAML front matter (configs, schema version), then Markdown."""
     name = str(manifest.get("name") or store.root.name)
     exports = export_files(store)
-    configs = [("traces", "traces/*.parquet")] + [
+    # a run with no shard yet has no traces config: a glob that matches nothing fails to load
+    traces = [("traces", "traces/*.parquet")] if store.shards() else []
+    configs = traces + [
         (fmt, path.relative_to(store.root).as_posix()) for fmt, path in exports.items()
     ]
     # JSON strings are YAML scalars: no YAML library needed, and no quoting mistakes
@@ -87,6 +89,8 @@ def render_card(store: RunStore, manifest: dict[str, Any]) -> str:
     for config, files in configs:
         front += [
             f"- config_name: {json.dumps(config)}",
+            # the traces are what load_dataset(RUN) with no config name reads
+            *(["  default: true"] if config == "traces" else []),
             "  data_files:",
             "  - split: train",
             f"    path: {json.dumps(files)}",
