@@ -312,6 +312,14 @@ def test_a_value_the_question_contains_may_open_the_rationale() -> None:
     assert find_leak("The answer is 9.", "9", question) is None  # one step: nothing to cite before
 
 
+@pytest.mark.parametrize("marker", ["Step 1:", "1.", "(1)", "1)", "STEP 1 -"])
+def test_a_step_number_is_not_the_value(marker: str) -> None:
+    question = "3 birds sat on the fence. 2 more came. How many more birds came than sat?"
+    first = f"{marker} There were 3 birds and 2 more came."
+    assert find_leak(f"{first}\n3 - 2 = 1.\nThe answer is 1.", "1", question) is None
+    assert find_leak(f"{marker} It is 1.\n3 - 2 = 1.\nThe answer is 1.", "1", question)
+
+
 def test_option_letters() -> None:
     q = "Which is larger? A) 1 B) 2"
     assert find_leak("Step 1: Option B is right.\nStep 2: 2 > 1.\nThe answer is (B).", "B", q)

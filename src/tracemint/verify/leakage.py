@@ -73,6 +73,7 @@ _CITATIONS: tuple[tuple[str, str], ...] = (
     ),
 )
 _CITE = [(re.compile(p, re.IGNORECASE), why) for p, why in _CITATIONS]
+_MARKER = re.compile(r"^\s*(?:step\s*\d{1,3}\s*[:.)-]?|\(\d{1,3}\)|\d{1,3}[.)](?=\s))", re.I)
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:/\d+)?(?![\w])")
 
 
@@ -125,7 +126,7 @@ def find_leak(completion: str, hint: str | None, question: str = "") -> str | No
     steps = split_steps(text)
     if len(steps) < 2:
         return None
-    first = steps[0].text
+    first = _MARKER.sub("", steps[0].text, count=1)  # "Step 1:" is no statement of 1
     if _states_value(first, hint) and not _states_value(question, hint):
         return f"states the given answer {hint!r} in the first step"
     return None
