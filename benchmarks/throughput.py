@@ -18,6 +18,11 @@ minting processes from concurrency 128 on a 2+ core machine): the number users g
 mode, write
 ``async def drive_x(base_url, n_requests, concurrency) -> int`` that
 returns the number of records produced and add it to ``MODES``.
+
+``--adapt latency,429`` runs every row once per ``[teacher] adapt_concurrency`` (the default
+"latency" lowers concurrency when latency climbs; "429" is the control without that signal),
+so the cost of the latency signal against a server that works every request in parallel is
+a ratio measured in one run.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ from typing import Any  # noqa: E402
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 DriveFn = Callable[[str, int, int], Awaitable[int]]
+#: ``[teacher] adapt_concurrency`` for this process's drive (``--adapt``; None: the default)
+ADAPT: str | None = None
+
+
+def _adapt() -> dict[str, str]:
+    return {} if ADAPT is None else {"adapt_concurrency": ADAPT}
 
 
 def _requests(n: int, offset: int = 0) -> list[Any]:
@@ -61,7 +72,12 @@ async def drive_teacher(base_url: str, n_requests: int, concurrency: int) -> int
     from tracemint.teachers.openai import OpenAITeacher, OpenAITeacherConfig
 
     teacher = OpenAITeacher(
-        OpenAITeacherConfig(model="bench", base_url=base_url, concurrency=concurrency)
+        OpenAITeacherConfig(
+            model="bench",
+            base_url=base_url,
+            concurrency=concurrency,
+            **_adapt(),  # type: ignore[arg-type]
+        )
     )
     try:
         completions = await teacher.generate(_requests(n_requests, offset=1))
@@ -101,6 +117,7 @@ async def drive_pipeline(
                     "model": "bench",
                     "base_url": base_url,
                     "concurrency": concurrency,
+                    **_adapt(),
                 },
                 "sampling": {"max_tokens": 256},
                 "budget": {"samples": 1},
@@ -141,7 +158,9 @@ async def _first_request(base_url: str) -> None:
 
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """One measured run in this (fresh) process; returns one table row as a dict."""
+    global ADAPT
     sys.path.insert(0, str(SRC))
+    ADAPT = args.adapt or None
     run: Callable[[Awaitable[Any]], Any] = asyncio.run
     if not args.asyncio:  # the loop a run uses (runner/loop.py: uvloop when installed)
         from tracemint.runner.loop import run as product_run
@@ -215,9 +234,14 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Start the server, run one child per concurrency level, print and return the rows."""
     server, base_url = _start_server(args.latency, not args.no_server_uvloop)
     rows = []
-    levels = [(m, int(c)) for m in args.mode.split(",") for c in args.concurrency.split(",")]
+    levels = [
+        (m, int(c), a)
+        for m in args.mode.split(",")
+        for c in args.concurrency.split(",")
+        for a in (args.adapt or "").split(",")
+    ]
     try:
-        for mode, conc in levels:
+        for mode, conc, adapt in levels:
             cmd = [
                 sys.executable,
                 __file__,
@@ -233,12 +257,15 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
             ]
             if args.asyncio:
                 cmd.append("--asyncio")
+            if adapt:
+                cmd += ["--adapt", adapt]
             srv0 = _cpu_seconds(server.pid)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             row["server_cpu_us"] = 1e6 * (_cpu_seconds(server.pid) - srv0) / row["records"]
             row["concurrency"] = conc
             row["mode"] = mode
+            row["adapt"] = adapt or "default"
             row["rate"] = row["records"] / row["elapsed_s"]
             row["steady_rate"] = row["records"] / row["window_s"]
             row["ceiling"] = conc / args.latency
@@ -256,14 +283,14 @@ def parent(args: argparse.Namespace) -> list[dict[str, Any]]:
         f"server_uvloop={not args.no_server_uvloop}"
     )
     head = (
-        f"{'mode':>11} {'conc':>5} {'steady/s':>9} {'ceiling':>8} {'fraction':>8} "
+        f"{'mode':>11} {'adapt':>7} {'conc':>5} {'steady/s':>9} {'ceiling':>8} {'fraction':>8} "
         f"{'run/s':>7} {'run_frac':>8} {'startup_s':>9} {'(import)':>8} {'1st_call_s':>10} "
         f"{'peak_rss_MB':>11} {'client_us/req':>13} {'server_us/req':>13}"
     )
     print(head)
     for r in rows:
         print(
-            f"{r['mode']:>11} {r['concurrency']:>5} {r['steady_rate']:>9.0f} "
+            f"{r['mode']:>11} {r['adapt']:>7} {r['concurrency']:>5} {r['steady_rate']:>9.0f} "
             f"{r['ceiling']:>8.0f} {r['fraction']:>8.3f} {r['rate']:>7.0f} "
             f"{r['run_fraction']:>8.3f} {r['startup_s']:>9.3f} {r['import_s']:>8.3f} "
             f"{r['to_first_call_s']:>10.3f} {r['peak_rss_mb']:>11.1f} "
@@ -287,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--concurrency", default="64,256", help="comma-separated levels")
     p.add_argument("--latency", type=float, default=0.2, help="server latency in seconds")
+    p.add_argument(
+        "--adapt",
+        default="",
+        help="comma-separated [teacher] adapt_concurrency values, one row each "
+        "(latency, 429, off); empty: the default",
+    )
     p.add_argument(
         "--asyncio", action="store_true", help="run the client on the stdlib loop, not uvloop"
     )

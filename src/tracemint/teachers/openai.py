@@ -66,6 +66,7 @@ class OpenAITeacher(Teacher):
         {
             "api_key_env",
             "concurrency",
+            "adapt_concurrency",
             "requests_per_minute",
             "tokens_per_minute",
             "timeout_s",

@@ -6,7 +6,8 @@ latency), the openai SDK 0.35 and httpx 0.04. Per-request work here is one ``orj
 one POST on a kept-alive connection and one ``orjson.loads``.
 
 What one request goes through, in order: the requests- and tokens-per-minute buckets, the
-AIMD concurrency limit (halved by a 429, grown back slowly), the least busy healthy replica
+AIMD concurrency limit (``adapt_concurrency``: lowered by a 429 or by latency that climbs
+as a server queues, see ``ratelimit.AdaptiveLimiter``), the least busy healthy replica
 (``endpoints.EndpointPool``), then retries with full-jitter backoff (or the server's
 ``Retry-After``) for what a later attempt may fix; errors that no retry fixes say what to
 change. The patience (``openai_patience``) watches all of it from above.
@@ -27,7 +28,12 @@ import orjson
 
 from tracemint.errors import ConfigError, TeacherError, TeacherUnavailableError
 from tracemint.teachers.endpoints import Endpoint, EndpointPool
-from tracemint.teachers.openai_config import OpenAITeacherConfig, auto_timeout_s
+from tracemint.teachers.openai_config import (
+    AUTO_TIMEOUT_TOKENS_PER_S,
+    AUTO_TIMEOUT_UNBOUNDED_TOKENS,
+    OpenAITeacherConfig,
+    auto_timeout_s,
+)
 from tracemint.teachers.openai_patience import Patience
 from tracemint.teachers.openai_replies import parse_retry_after, server_message
 from tracemint.teachers.ratelimit import AdaptiveLimiter, TokenBucket
@@ -46,6 +52,7 @@ class OpenAITeacherStats:
     retries: int = 0
     rate_limited: int = 0  # 429 answers
     concurrency_limit: int = 0  # current AIMD limit
+    latency_backoffs: int = 0  # times rising latency (a server queueing) lowered the limit
     in_flight: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -73,6 +80,11 @@ class OpenAIClient:
 
     #: AIMD additive step: +1 slot per this many successes after a 429 halved the limit
     AIMD_INCREASE_EVERY = 8
+    #: the latency signal weighs seconds per (completion tokens + this): the round trip and
+    #: reading the prompt cost about as much as decoding some dozens of tokens, so a short
+    #: reply is not judged by its per-token time, and a 2,000-token one is not taken for a
+    #: queue when the last was 200 tokens long
+    LATENCY_TOKEN_OFFSET = 64
 
     def __init__(self, config: OpenAITeacherConfig) -> None:
         self.config = config
@@ -90,12 +102,17 @@ class OpenAIClient:
         self.headers = {"Content-Type": "application/json"}
         if self._key:
             self.headers["Authorization"] = f"Bearer {self._key}"
-        self._limiter = AdaptiveLimiter(config.concurrency, self.AIMD_INCREASE_EVERY)
+        self._adapts = config.adapt_concurrency != "off"
+        self._limiter = AdaptiveLimiter(
+            config.concurrency,
+            self.AIMD_INCREASE_EVERY,
+            latency=config.adapt_concurrency == "latency",
+        )
         self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.stats = OpenAITeacherStats(concurrency_limit=config.concurrency)
+        self.stats = OpenAITeacherStats(concurrency_limit=self._limiter.limit)
         self._timeouts: dict[int | None, aiohttp.ClientTimeout] = {}
         self.patience = Patience(config.give_up_after_s, self.where(), self.scrub)
 
@@ -115,10 +132,32 @@ class OpenAIClient:
             return self.config.timeout_s
         return auto_timeout_s(max_tokens)
 
-    def _client_timeout(self, max_tokens: Any) -> aiohttp.ClientTimeout:
-        """``attempt_timeout_s`` as aiohttp wants it, built once per distinct max_tokens."""
+    def queue_allowance_s(self, max_tokens: int | None, ahead: int) -> float:
+        """What the automatic timeout adds for ``ahead`` requests sent before this one and
+        still unanswered: a server that works one at a time answers them first, and that
+        wait must not eat this attempt's own time (nor make it time out and be sent again,
+        to queue once more). Per request ahead: the decode term of ``auto_timeout_s``, or,
+        once answers were measured, twice the measured uncongested time of a reply this long
+        when that is less (a fast server gets a tighter timeout). 0 with ``timeout_s`` set."""
+        if self.config.timeout_s is not None or ahead <= 0:
+            return 0.0
+        tokens = AUTO_TIMEOUT_UNBOUNDED_TOKENS if max_tokens is None else max_tokens
+        per_request = tokens / AUTO_TIMEOUT_TOKENS_PER_S
+        baseline = self._limiter.baseline
+        if baseline is not None:
+            measured = 2 * baseline * (tokens + self.LATENCY_TOKEN_OFFSET)
+            per_request = min(per_request, measured)
+        return ahead * per_request
+
+    def _client_timeout(self, max_tokens: Any, ahead: int = 0) -> aiohttp.ClientTimeout:
+        """``attempt_timeout_s`` plus ``queue_allowance_s`` as aiohttp wants it; built once
+        per distinct max_tokens when nothing is ahead (the common case, and all of a fixed
+        ``timeout_s``)."""
         if not isinstance(max_tokens, int):
             max_tokens = None
+        extra = self.queue_allowance_s(max_tokens, ahead)
+        if extra:
+            return aiohttp.ClientTimeout(total=self.attempt_timeout_s(max_tokens) + extra)
         t = self._timeouts.get(max_tokens)
         if t is None:
             t = self._timeouts[max_tokens] = aiohttp.ClientTimeout(
@@ -175,13 +214,13 @@ class OpenAIClient:
         """
         payload = orjson.dumps(body)
         cfg = self.config
-        timeout = self._client_timeout(body.get("max_tokens"))
+        max_tokens = body.get("max_tokens")
         patience = self.patience
         call = patience.enter()
         try:
             for attempt in range(cfg.max_retries + 1):
                 try:
-                    return await self._attempt(path, payload, est_tokens, timeout, check)
+                    return await self._attempt(path, payload, est_tokens, max_tokens, check)
                 except _Retryable as e:
                     patience.last_failure = str(e)
                     if attempt == cfg.max_retries:
@@ -215,7 +254,7 @@ class OpenAIClient:
         path: str,
         payload: bytes,
         est_tokens: int,
-        timeout: aiohttp.ClientTimeout,
+        max_tokens: Any,
         check: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> tuple[dict[str, Any], float]:
         if self._rpm is not None:
@@ -225,6 +264,8 @@ class OpenAIClient:
         session = self.session()
         limiter, stats = self._limiter, self.stats
         epoch = await limiter.acquire()
+        # the requests ahead of this one in a one-at-a-time server's queue: ours in flight
+        timeout = self._client_timeout(max_tokens, limiter.in_flight - 1)
         pool = self._pool
         ep = pool.acquire()
         stats.requests += 1
@@ -267,10 +308,14 @@ class OpenAIClient:
                 raise _Retryable(f"{unusable} from {ep.base}")
             pool.release(ep, ok=True)
             self.patience.answered()
-            limiter.on_success()
-            stats.concurrency_limit = limiter.limit
-            stats.completed += 1
             usage = data.get("usage") or {}
+            if self._adapts:
+                tokens = int(usage.get("completion_tokens") or 0)  # 0: a server without usage
+                cost = latency / (tokens + self.LATENCY_TOKEN_OFFSET)
+                limiter.on_success(epoch, cost)
+                stats.concurrency_limit = limiter.limit
+                stats.latency_backoffs = limiter.latency_decreases
+            stats.completed += 1
             stats.prompt_tokens += int(usage.get("prompt_tokens") or 0)
             stats.completion_tokens += int(usage.get("completion_tokens") or 0)
             if self._tpm is not None and usage:
@@ -279,8 +324,9 @@ class OpenAIClient:
         pool.release(ep, ok=not replica_failed, retry_after=retry_after if replica_failed else None)
         if status == 429:
             stats.rate_limited += 1
-            limiter.on_overload(epoch)
-            stats.concurrency_limit = limiter.limit
+            if self._adapts:
+                limiter.on_overload(epoch)
+                stats.concurrency_limit = limiter.limit
         if status in _RETRYABLE_4XX or status >= 500:
             message = self.scrub(server_message(raw))
             raise _Retryable(f"HTTP {status} ({ep.base}): {message}", retry_after)

@@ -49,12 +49,20 @@ class OpenAITeacherConfig(BaseModel):
     # or recipe fingerprint: moving the server keeps the run (the model name identifies it)
     base_url: str | list[str] = "http://127.0.0.1:8000/v1"
     api_key_env: str | None = None  # NAME of the env var holding the key; None: no auth header
-    concurrency: int = Field(64, ge=1)  # max requests in flight (AIMD lowers it on 429s)
+    concurrency: int = Field(64, ge=1)  # max requests in flight (see adapt_concurrency)
+    # what lowers the requests in flight below ``concurrency`` (and grows them back):
+    # "latency" (default): 429s, and latency that climbs while more requests are in flight (a
+    # server that queues them, as llama.cpp does), starting from 8 in flight and doubling
+    # within a round trip while latency holds; "429": only 429s, starting at ``concurrency``
+    # (the behaviour before latency counted); "off": always ``concurrency`` (pinned)
+    adapt_concurrency: Literal["latency", "429", "off"] = "latency"
     requests_per_minute: float | None = Field(None, gt=0)  # None: unpaced
     tokens_per_minute: float | None = Field(None, gt=0)  # est. max_tokens + prompt chars / 4
     # per attempt, whole request (time queued at the server included); None: scaled with the
     # request's max_tokens, 60 s + max_tokens / 5 (a CPU server at 5 tokens/s; 162 s at 512
-    # tokens, see auto_timeout_s); a number: that, for every request
+    # tokens, see auto_timeout_s), plus as much again per request of ours still in flight when
+    # it is sent (less once answers show the server is faster: queue_allowance_s), since a
+    # one-at-a-time server answers those first; a number: that, for every request
     timeout_s: float | None = Field(None, gt=0)
     max_retries: int = Field(8, ge=0)  # retries after the first attempt
     backoff_base_s: float = Field(0.5, ge=0)  # full jitter: uniform(0, base * 2**attempt)
