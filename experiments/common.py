@@ -32,7 +32,10 @@ class Condition:
 
     name: str
     mint: str  # the mint run that supplies its rows (several conditions share one)
-    files: tuple[str, ...] = ("sft.jsonl",)
+    # the messages layout, as when the recorded results were made (sft is now TRL's
+    # prompt-completion layout; sft_partial writes messages, and one training file must
+    # hold one layout)
+    files: tuple[str, ...] = ("sft_messages.jsonl",)
     label: str = ""
 
 
@@ -55,7 +58,7 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition(
         "noisy_steps_prefixes",
         "noisy_steps",
-        ("sft.jsonl", "sft_partial.jsonl"),
+        ("sft_messages.jsonl", "sft_partial.jsonl"),
         label="answer+step-verified + verified prefixes",
     ),
 )
@@ -288,7 +291,7 @@ def mint(setup: Setup, mint_name: str, seed: int, train_file: Path, work: Path) 
             "budget": {"samples": setup.samples},
             "verify": {"steps": True},
             "select": {"keep": mode["keep"], "reject_wrong_steps": mode["steps"]},
-            "export": {"formats": ["sft", "sft_partial"], "file_types": ["jsonl"]},
+            "export": {"formats": ["sft_messages", "sft_partial"], "file_types": ["jsonl"]},
         },
     )
     run_dir = work / "mints" / name
@@ -316,7 +319,7 @@ def mint_stats(run_dir: Path) -> dict[str, Any]:
             r["first_wrong_step"] is not None and r["verdict"] == "correct" for r in rows
         ),
         "accepted": sum(bool(r["accepted"]) for r in rows),
-        "sft_rows": count_rows(run_dir / "export" / "sft.jsonl"),
+        "sft_rows": count_rows(run_dir / "export" / "sft_messages.jsonl"),
         "sft_partial_rows": count_rows(run_dir / "export" / "sft_partial.jsonl"),
     }
 
@@ -378,9 +381,13 @@ def student_info(folder: Path) -> dict[str, Any]:
 
 
 def train(setup: Setup, data: Path, base: Path, out: Path, seed: int, log: Path) -> dict[str, Any]:
-    """``tracemint train`` (full fine-tuning, fp32 on the CPU); the train summary."""
+    """``tracemint train`` (full fine-tuning, fp32 on the CPU); the train summary.
+
+    Loss on every token, as the recorded results were trained (``tracemint train`` now
+    defaults to the completion only), so a rerun reproduces them."""
     args = [
         "train", str(data), "--out", str(out), "--model", str(base), "--no-lora",
+        "--loss-on", "all",
         "--max-steps", str(setup.steps), "--batch-size", str(setup.batch_size),
         "--lr", str(setup.lr), "--max-seq-len", str(setup.max_seq_len), "--seed", str(seed),
     ]  # fmt: skip
