@@ -41,12 +41,10 @@ from tracemint.verify.exact import Parser, Refused, format_exact
 
 CALCULATOR = "calculator"  # the strategy name whose traces this stage acts on
 
-# A placeholder, an optional "=guess" inside it (GSM8K style) and an optional value glued
-# right after it: "<<48+12>>", "<<48+12=59>>59", "<<9*2>>18".
-PLACEHOLDER = re.compile(
-    r"<<(?P<expr>[^<>=\n]{1,300})(?:=(?P<inner>[^<>\n]{0,60}))?>>"
-    r"(?P<glued>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d/]))?"
-)
+# A placeholder with an optional "=guess" inside it (GSM8K style): "<<48+12>>", "<<48+12=59>>".
+PLACEHOLDER = re.compile(r"<<(?P<expr>[^<>=\n]{1,300})(?:=(?P<inner>[^<>\n]{0,60}))?>>")
+# A value glued right after it ("<<9*2>>18/week"): a number, not the start of a fraction.
+_GLUED = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d|[./]\d)")
 _TOOL_CALL = pa.struct(
     [("expr", pa.string()), ("value", pa.string()), ("ok", pa.bool_()), ("written", pa.string())]
 )
@@ -70,19 +68,32 @@ def evaluate(expr: str) -> Fraction | None:
 
 
 def splice(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """``text`` with each evaluable placeholder replaced by its exact value, and the
-    record of every placeholder (evaluated or not), in order."""
+    """``text`` with each evaluable placeholder (and the teacher's value glued after it)
+    replaced by its exact value, and the record of every placeholder, in order."""
     calls: list[dict[str, Any]] = []
-
-    def one(m: re.Match[str]) -> str:
-        expr = m["expr"].strip()
+    out: list[str] = []
+    pos = 0
+    for m in PLACEHOLDER.finditer(text):
+        expr, inner = m["expr"].strip(), (m["inner"] or "").strip() or None
+        end = m.end()
+        if inner is not None and text.startswith(inner, end):  # "<<5-8=-3>>-3"
+            glued: str | None = inner
+        else:
+            g = _GLUED.match(text, end)
+            glued = g[0] if g is not None else None
         value = evaluate(expr)
-        written = (m["inner"] or "").strip() or m["glued"]
         shown = None if value is None else format_exact(value)
-        calls.append({"expr": expr, "value": shown, "ok": value is not None, "written": written})
-        return m[0] if shown is None else shown
-
-    return PLACEHOLDER.sub(one, text), calls
+        calls.append({"expr": expr, "value": shown, "ok": shown is not None,
+                      "written": inner or glued})  # fmt: skip
+        out.append(text[pos : m.start()])
+        if shown is None:
+            out.append(m[0])
+            pos = m.end()
+        else:
+            out.append(shown)
+            pos = end + len(glued or "")
+    out.append(text[pos:])
+    return "".join(out), calls
 
 
 def calculate(traces: Sequence[Record]) -> list[Record]:
