@@ -102,7 +102,7 @@ def test_a_leaking_rationalization_is_rejected_with_its_reason(tmp_path: Path) -
         assert r["verdict"] == "correct"  # the answer is right ...
         assert "you suggested" in r["hint_leak"]  # ... but the rationale cites the hint
         assert not r["accepted"]
-        assert r["drop_reason"].startswith("hint leakage: cites the given answer")
+        assert r["drop_reason"] == "hint leakage: cites the given answer"
     manifest = json.loads((tmp_path / "runs" / "leak" / "manifest.json").read_text())
     assert manifest["counts"]["accepted"] == 0
 

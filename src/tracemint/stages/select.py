@@ -9,7 +9,7 @@ from typing import Any
 from tracemint.config import SelectConfig
 from tracemint.records import Record
 from tracemint.verify import answers_equal, majority_vote
-from tracemint.verify.leakage import LEAK_COLUMN
+from tracemint.verify.leakage import LEAK_COLUMN, leak_reason
 
 
 def _by_problem(traces: Sequence[Record]) -> dict[str, list[Record]]:
@@ -55,7 +55,7 @@ def _judge(t: Record, cfg: SelectConfig, votes: int) -> str | None:
     if t.get("truncated"):
         return "truncated"
     if t.get(LEAK_COLUMN):  # a rationalized trace that cites its hint: never training data
-        return f"hint leakage: {t[LEAK_COLUMN]}"
+        return leak_reason(t[LEAK_COLUMN])
     band = cfg.pass_rate_band
     rate = t.get("pass_rate")
     if band is not None and rate is not None and not band[0] <= rate <= band[1]:

@@ -32,6 +32,8 @@ from tracemint.verify.steps import split_steps
 RATIONALIZE = "rationalize"
 LEAK_COLUMN = "hint_leak"
 declare_columns({LEAK_COLUMN: pa.string()})
+CITES = "cites the given answer"
+FIRST = "states the given answer in the first step"
 
 _ANSWER = r"(?:final\s+)?(?:answer|result)"
 _ANSWER_WORD = r"(?:final\s+)?answer"  # "the result is given by 3 + 6" is honest
@@ -120,7 +122,7 @@ def find_leak(completion: str, hint: str | None, question: str = "") -> str | No
     for pattern, why in _CITE:
         m = pattern.search(text)
         if m is not None:
-            return f"cites the given answer ({why}: {m.group()!r})"
+            return f"{CITES}: {why}: {m.group()!r}"
     if not hint:
         return None
     steps = split_steps(text)
@@ -128,5 +130,12 @@ def find_leak(completion: str, hint: str | None, question: str = "") -> str | No
         return None
     first = _MARKER.sub("", steps[0].text, count=1)  # "Step 1:" is no statement of 1
     if _states_value(first, hint) and not _states_value(question, hint):
-        return f"states the given answer {hint!r} in the first step"
+        return f"{FIRST}: {hint!r}"
     return None
+
+
+def leak_reason(detail: str) -> str:
+    """The drop reason for a leak: its kind without the quoted text (the ``hint_leak``
+    column keeps that), so the report's drop-reason counts group alike leaks together."""
+    kind = FIRST if detail.startswith(FIRST) else CITES
+    return f"hint leakage: {kind}"
