@@ -142,6 +142,18 @@ def test_the_calculator_is_the_step_checkers_arithmetic() -> None:
     assert text == "<<1/0>> then 5" and [c["ok"] for c in calls] == [False, True]
 
 
+def test_the_teachers_own_value_after_a_placeholder_goes_whatever_follows_it() -> None:
+    """GSM8K habit: the value is written inside and after the placeholder; both are the
+    teacher's guess at one calculation. A fraction after it is the teacher's text."""
+    assert splice("$<<9*2=19>>19/week")[0] == "$18/week"
+    assert splice("<<5-8=-3>>-3 left")[0] == "-3 left"
+    assert splice("<<10/4=2.4>>2.4.")[0] == "2.5."
+    assert splice("<<1+1>>1/2 cup")[0] == "21/2 cup"  # "1/2" is not a value of 1 + 1
+    text, calls = splice("<<x+1=5>>5 and <<2*2=5>>5")
+    assert text == "<<x+1=5>>5 and 4"  # not evaluated: the guess stays with it
+    assert [c["written"] for c in calls] == ["5", "5"]
+
+
 def test_the_calculator_template_asks_for_placeholders() -> None:
     strategy = load_strategy("calculator")
     free = strategy.render(problem("p", "What is 2 + 2?", "4"))
