@@ -302,14 +302,37 @@ def test_the_bare_value_in_the_first_step_is_rejected(a: int, b: int, spelled: b
     text = f"Step 1: He ends up with {value} apples.\nStep 2: {a} + {b} = {total}.\n"
     text += f"The answer is {total}."
     why = find_leak(text, str(total), question)
-    assert why is not None and "first step" in why
+    assert why is not None and "before deriving" in why
 
 
 def test_a_value_the_question_contains_may_open_the_rationale() -> None:
     question = "Tom has 9 apples and eats none. How many apples does he have?"
     text = "Step 1: Tom has 9 apples.\nStep 2: He eats 0, so 9 - 0 = 9.\nThe answer is 9."
     assert find_leak(text, "9", question) is None
-    assert find_leak("The answer is 9.", "9", question) is None  # one step: nothing to cite before
+    assert find_leak("So 9 - 0 = 9 apples are left.", "9", question) is None
+    # but called the answer before anything is derived, it is a citation of the hint
+    assert find_leak("The answer is 9.", "9", question) is not None
+    assert find_leak("Step 1: The answer is 9.\nStep 2: He has 9 - 0 = 9.", "9", question)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [  # the embedded model (SmolLM2-135M) shown "I think the answer is 46"
+        "1. The answer is 46.\n2. The answer is 48.",
+        "To solve this problem, break it down.\n\nStep 1: The answer is 46.\n\nStep 2: 49.",
+        "The answer is 46.\n\nHere's the step-by-step solution:\nThe answer is 46.",
+        "The answer is 46.",
+        "Answer: 46\nBecause 40 + 6 = 46.",
+    ],
+)
+def test_the_answer_up_front_is_rejected(reply: str) -> None:
+    question = "There were 46 apples on the tree and 3 fell. How many are left on the tree?"
+    assert find_leak(reply, "46", question) is not None
+
+
+def test_a_one_line_derivation_passes() -> None:
+    question = "Tom has 3 apples and buys 6 more. How many apples does he have?"
+    assert find_leak("He has 3 + 6 = 9 apples, so the answer is 9.", "9", question) is None
 
 
 @pytest.mark.parametrize("marker", ["Step 1:", "1.", "(1)", "1)", "STEP 1 -"])

@@ -12,8 +12,10 @@ Two rules, each a small attack surface of its own (tests/test_rationalize.py fuz
 * a *citation* anywhere: a phrase that refers to the answer as given, told, known, hinted
   or suggested. Phrases need an answer-word next to the givenness word ("we are given 3
   apples" and "as a result" are honest; "we are given that the answer" is not);
-* the *bare value first*: the hint's value in the first step of a rationale with two or more
-  steps, unless the question itself contains that number (restating the question is honest).
+* the *answer first*: the hint's value in the first step that holds a number, not computed
+  there ("3 + 6 = 9") and either called the answer ("The answer is 9.", a bare one-line
+  reply included) or, in a rationale of two or more steps, a number the question does not
+  contain (restating the question is honest).
 
 An honest derivation that restates its result at the end ("So the answer is 42.") passes.
 """
@@ -33,7 +35,7 @@ RATIONALIZE = "rationalize"
 LEAK_COLUMN = "hint_leak"
 declare_columns({LEAK_COLUMN: pa.string()})
 CITES = "cites the given answer"
-FIRST = "states the given answer in the first step"
+FIRST = "states the given answer before deriving it"
 
 _ANSWER = r"(?:final\s+)?(?:answer|result)"
 _ANSWER_WORD = r"(?:final\s+)?answer"  # "the result is given by 3 + 6" is honest
@@ -76,6 +78,10 @@ _CITATIONS: tuple[tuple[str, str], ...] = (
 )
 _CITE = [(re.compile(p, re.IGNORECASE), why) for p, why in _CITATIONS]
 _MARKER = re.compile(r"^\s*(?:step\s*\d{1,3}\s*[:.)-]?|\(\d{1,3}\)|\d{1,3}[.)](?=\s))", re.I)
+# what precedes a stated answer ("The answer is", "Answer:", "answer = $"), and a computation
+# before a value in the same step ("3 + 6 = 9", "3 x 6 -> 18")
+_ANSWER_CUE = re.compile(r"\banswers?\s*(?:is|:|=|of|would\s+be|will\s+be)?\s*[($]?\s*$", re.I)
+_DERIVED = re.compile(r"=|->|\d\s*[-+*/×x÷]\s*\(?\d")
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:/\d+)?(?![\w])")
 
 
@@ -97,26 +103,29 @@ def _values(text: str) -> set[Fraction]:
     return out
 
 
-def _states_value(text: str, hint: str) -> bool:
-    """Whether ``text`` states the hint: its number (any spelling: 1,200 = 1200.0), or a
+def _first_statement(text: str, hint: str) -> int | None:
+    """Where ``text`` first states the hint: its number (any spelling: 1,200 = 1200.0), or a
     non-numeric hint as a whole word (an option letter only as "(C)", "option C")."""
     value = _value(hint)
     if value is not None:
-        return value in _values(text)
+        return next((m.start() for m in _NUMBER.finditer(text) if _value(m.group()) == value), None)
     h = re.escape(hint.strip())
     if not h:
-        return False
+        return None
     if len(hint.strip()) == 1:
         pattern = rf"\(\s*{h}\s*\)|\b(?:option|choice|answer)\s+{h}\b"
-        return re.search(pattern, text, re.IGNORECASE) is not None
-    return re.search(rf"(?<!\w){h}(?!\w)", text) is not None
+        m = re.search(pattern, text, re.IGNORECASE)
+    else:
+        m = re.search(rf"(?<!\w){h}(?!\w)", text)
+    return None if m is None else m.start()
 
 
 def find_leak(completion: str, hint: str | None, question: str = "") -> str | None:
     """Why ``completion`` cites the given answer ``hint`` instead of deriving it, or None.
 
     ``question`` is the bare problem text: a hint value the question itself contains may
-    appear in the first step (a restated question is not a leak).
+    appear in the first step (a restated question is not a leak) unless that step calls it
+    the answer.
     """
     text = completion or ""
     for pattern, why in _CITE:
@@ -126,11 +135,18 @@ def find_leak(completion: str, hint: str | None, question: str = "") -> str | No
     if not hint:
         return None
     steps = split_steps(text)
-    if len(steps) < 2:
+    # the first step that says anything quantitative: a preamble ("Let's solve this step
+    # by step.") does not push the answer it is followed by out of the first step
+    texts = [_MARKER.sub("", st.text, count=1) for st in steps]  # "Step 1:" is no 1
+    first = next((t for t in texts if re.search(r"\d", t)), texts[0] if texts else "")
+    at = _first_statement(first, hint)
+    if at is None or _DERIVED.search(first[:at]):  # "3 + 6 = 9": derived in the step
         return None
-    first = _MARKER.sub("", steps[0].text, count=1)  # "Step 1:" is no statement of 1
-    if _states_value(first, hint) and not _states_value(question, hint):
-        return f"{FIRST}: {hint!r}"
+    quoted = f"{FIRST}: {first[max(0, at - 30) : at + len(hint) + 1].strip()!r}"
+    if _ANSWER_CUE.search(first[:at]):  # "The answer is 9." before any derivation
+        return quoted
+    if len(steps) >= 2 and _first_statement(question, hint) is None:
+        return quoted
     return None
 
 
