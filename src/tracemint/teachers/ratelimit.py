@@ -44,11 +44,13 @@ class AdaptiveLimiter:
     - an answer within the tolerance adds one slot (one per ``increase_every`` after a 429,
       whose limit is a quota that latency does not see).
 
-    A one-request-at-a-time server thus settles at a limit of 2 to 4 (at 2 every answer
+    A one-request-at-a-time server thus settles at a limit of 2 to 5 (at 2 every answer
     takes twice the baseline, within the tolerance), and its queue stays that short.
     """
 
-    #: where the latency-aware limit starts (a one-request-at-a-time server queues this many)
+    #: where the latency-aware limit starts: a one-request-at-a-time server queues this many,
+    #: and up to 18 before slow start stops (12 after the first answer, 18 if the second
+    #: still looks uncongested); against a parallel one it costs the first round trip
     INITIAL_LIMIT = 8
     #: slow start stops growing once an answer takes this many times the baseline
     SLOW_START_EXIT = 1.5
