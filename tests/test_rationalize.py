@@ -333,6 +333,9 @@ def test_the_answer_up_front_is_rejected(reply: str) -> None:
 def test_a_one_line_derivation_passes() -> None:
     question = "Tom has 3 apples and buys 6 more. How many apples does he have?"
     assert find_leak("He has 3 + 6 = 9 apples, so the answer is 9.", "9", question) is None
+    # the answer line is the conclusion even when nothing before it holds a number
+    reply = "Step 1: Restate what is asked: how many apples.\nThe answer is 9."
+    assert find_leak(reply, "9", question) is None
 
 
 @pytest.mark.parametrize("marker", ["Step 1:", "1.", "(1)", "1)", "STEP 1 -"])

@@ -15,7 +15,8 @@ Two rules, each a small attack surface of its own (tests/test_rationalize.py fuz
 * the *answer first*: the hint's value in the first step that holds a number, not computed
   there ("3 + 6 = 9") and either called the answer ("The answer is 9.", a bare one-line
   reply included) or, in a rationale of two or more steps, a number the question does not
-  contain (restating the question is honest).
+  contain (restating the question is honest). The last of several steps is the conclusion:
+  a rationale whose only numbers are in its answer line states nothing up front.
 
 An honest derivation that restates its result at the end ("So the answer is 42.") passes.
 """
@@ -135,10 +136,15 @@ def find_leak(completion: str, hint: str | None, question: str = "") -> str | No
     if not hint:
         return None
     steps = split_steps(text)
-    # the first step that says anything quantitative: a preamble ("Let's solve this step
-    # by step.") does not push the answer it is followed by out of the first step
+    # the first step that says anything quantitative (or names the option): a preamble
+    # ("Let's solve this step by step.") does not push the answer it is followed by out of
+    # the first step; the last step of several is the conclusion, never "up front"
     texts = [_MARKER.sub("", st.text, count=1) for st in steps]  # "Step 1:" is no 1
-    first = next((t for t in texts if re.search(r"\d", t)), texts[0] if texts else "")
+    said = (re.search(r"\d", t) or _first_statement(t, hint) is not None for t in texts)
+    i = next((i for i, yes in enumerate(said) if yes), 0)
+    if not texts or (len(texts) >= 2 and i == len(texts) - 1):
+        return None
+    first = texts[i]
     at = _first_statement(first, hint)
     if at is None or _DERIVED.search(first[:at]):  # "3 + 6 = 9": derived in the step
         return None
