@@ -238,3 +238,12 @@ def test_a_run_at_default_settings_against_a_one_at_a_time_server(tmp_path: Path
     assert m["complete"] and m["counts"]["problems"] == 30
     assert s["ok"] == s["requests"] and s["faults"] == {} and s["repeated"]["received"] == 0
     assert s["max_in_flight"] <= 18
+
+
+def test_off_pins_the_concurrency() -> None:
+    """``adapt_concurrency = "off"``: 429s are retried but lower nothing; all at once."""
+    with start_test_server(latency=0.05, fault_rate=0.3, faults="429", models="m") as (url, st):
+        got, teacher = run(url, 40, concurrency=16, adapt_concurrency="off", **FAST)
+        s = st()
+    assert len(got) == 40 and teacher.stats.rate_limited > 0
+    assert teacher.stats.concurrency_limit == 16 and s["max_in_flight"] == 16
