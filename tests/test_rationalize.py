@@ -90,6 +90,10 @@ def test_unsolved_problems_get_a_verified_rationalization(tmp_path: Path) -> Non
     assert stats["strategies"]["rationalize"]["yield"] == 1.0
     assert stats["by_difficulty"]["all"]["rescued_of_rationalized"] == 1.0
     assert "<h2>Strategies</h2>" in strategies_html(stats)
+    from tracemint.report import build_report  # the run's own report carries the section
+
+    page = build_report(tmp_path / "runs" / "on").read_text()
+    assert "<h2>Strategies</h2>" in page and "rescued / rationalized" in page
 
 
 def test_a_leaking_rationalization_is_rejected_with_its_reason(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from tracemint.report import svg
 from tracemint.report.analytics import analytics_html, analytics_plots, dataset_analytics
 from tracemint.report.calls import call_stats, calls_html, latency_text, teacher_line
 from tracemint.report.examples import STYLE, example_traces, examples_html, viewer_command
+from tracemint.report.strategies import read_strategy_stats, strategies_html
 from tracemint.store import RunStore, atomic_write_bytes
 
 _COLUMNS = [
@@ -312,6 +313,7 @@ figure{{display:inline-block;margin:.5em}}code{{background:#f4f4f4}}
 &middot; browse every trace: <code>{view}</code></p>
 <h2>Summary</h2><table>{rows}</table>
 {calls_html(s["calls"], s)}
+{strategies_html(read_strategy_stats(store))}
 <h2>Plots</h2>{imgs}
 {examples}
 <h2>Why traces were not accepted</h2><table>{drops or "<tr><td>none</td></tr>"}</table>

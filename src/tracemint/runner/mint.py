@@ -45,9 +45,11 @@ async def draw(
     """One round for one problem: sample, run programs if any, grade, check steps."""
     pairs = stages.build_requests([problem], strategy, ctx.recipe.sampling, indices)
     new = await stages.sample(pairs, ctx.teacher, ctx.cache, strategy=strategy, round_no=round_no)
+    new = stages.calculate(new)  # calculator traces: <<expr>> placeholders evaluated exactly
     if program:
         new = await stages.execute(new, ctx.sandbox)
     new = stages.verify(new, ctx.recipe.verify.answers)
+    new = stages.check_refutations(new)  # contrastive traces: each wrong option's refutation
     if ctx.recipe.verify.steps and not program:
         new = stages.check_steps(new, ctx.recipe.verify.step_mode)
     return new
