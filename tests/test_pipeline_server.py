@@ -76,6 +76,9 @@ def test_faults_lose_and_duplicate_nothing(tmp_path: Path, workers: int) -> None
         s = stats()
     _assert_complete(tmp_path)
     assert sum(s["faults"].values()) > 10  # faults really were injected
+    if workers == 1:  # the run records its teacher's retries (workers keep their own counts)
+        session = RunStore(tmp_path / "runs" / "srv").read_manifest()["sessions"][-1]
+        assert session["teacher_stats"]["retries"] >= sum(s["faults"].values()) // 2
     # every request the pipeline needed was answered exactly once
     assert len(s["by_key"]) == N_PROBLEMS * SAMPLES
     assert set(s["by_key"].values()) == {1}

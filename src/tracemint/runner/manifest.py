@@ -124,6 +124,9 @@ def write_final_manifest(
             "completion_tokens": stats.completion_tokens,
         }
     )
+    counters = getattr(getattr(teacher, "stats", None), "as_dict", None)
+    if callable(counters):  # requests, retries, 429s, back-offs: the report's call figures
+        session["teacher_stats"] = counters()
     sessions = [*old.get("sessions", []), session]
     counts = summarize(store.read_traces(_COUNTED).to_pylist() if store.shards() else [])
     counts["problems"] = len(store.done_problem_ids())
