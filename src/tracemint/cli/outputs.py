@@ -64,7 +64,7 @@ def view(
     port: Annotated[int, typer.Option(help="port; 0 picks a free one")] = 0,
     host: Annotated[str, typer.Option(help="address to bind (keep it local)")] = "127.0.0.1",
 ) -> None:
-    """Browse a run's problems and traces in a local, read-only web page (Ctrl-C to stop)."""
+    """Browse and label a run's traces in a local web page (Ctrl-C to stop)."""
     from tracemint.view import serve
 
     try:
