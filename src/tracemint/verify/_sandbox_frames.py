@@ -8,35 +8,25 @@ raises. Loaded by :mod:`tracemint.verify._sandbox_zygote` by path, like the work
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 
-def _sibling(stem: str) -> Any:
-    """``<stem>.py`` from this directory, by path and once per process.
-
-    Never through the package: importing tracemint.verify costs 0.4 s per zygote. Cached in
-    ``sys.modules`` so that every zygote module shares one worker module (and so one
-    compiled syscall filter) however many of them load it.
-    """
-    name = f"_tracemint{stem}"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
+def _worker_module() -> Any:
+    """The worker module the zygote loaded by path before this one (``_sandbox_zygote``'s
+    ``_sibling``, which also loads this module); imported as part of the package instead
+    (tests), the package's own copy."""
+    return sys.modules.get("_tracemint_sandbox_worker") or importlib.import_module(
+        "tracemint.verify._sandbox_worker"
+    )
 
 
 if TYPE_CHECKING:
     from tracemint.verify._sandbox_worker import _error
 else:
-    _error = _sibling("_sandbox_worker")._error
+    _error = _worker_module()._error
 
 
 _RESULT_FIELDS = ("status", "value", "value_type", "error_type", "message", "resource",
