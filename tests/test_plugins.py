@@ -140,6 +140,10 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     monkeypatch.syspath_prepend(str(tmp_path))
     yield module, prefix
     sys.modules.pop(module, None)
+    for kind in KINDS:  # later tests (registry contracts elsewhere) see no leftover dummy
+        registry = getattr(plugins, kind)
+        for name in [n for n in registry._items if n.startswith(prefix)]:
+            del registry._items[name]
 
 
 def recipe(tmp_path: Path, module: str, body: str) -> Path:
