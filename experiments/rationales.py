@@ -2,6 +2,7 @@
 
     python experiments/rationales.py --family modular
     python experiments/rationales.py --family word_problems
+    python experiments/rationales.py --family modular --ood compositional
 
 Conditions (all from the ``noisy_gold`` teacher through ``tracemint run``): answer only,
 gold rationales, noisy rationales unfiltered, noisy filtered by answer verification, by
@@ -9,6 +10,10 @@ answer + step verification, and the latter plus verified prefixes of wrong trace
 condition x seed mints, trains a tiny student (``tracemint train``) and evaluates it
 (``tracemint eval``) on held-out problems of the trained difficulty (ID) and a harder one
 (OOD). Writes ``experiments/results/rationales-FAMILY.json`` and a PNG plot beside it.
+
+``--ood compositional`` (issue 20; families with a ``split`` option) replaces the length
+split: training and ID problems use only the family's train combinations, OOD problems the
+held-out ones at the same difficulty and knobs, written to ``rationales-FAMILY-compositional``.
 """
 
 from __future__ import annotations
@@ -48,10 +53,22 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Families whose config has the compositional ``split`` option (train / heldout combinations).
+COMPOSITIONAL = ("linear_equations", "modular")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--family", required=True, choices=sorted(PRESETS))
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per condition")
+    p.add_argument(
+        "--ood",
+        choices=("length", "compositional"),
+        default="length",
+        help="OOD set: the preset's harder problems (default, the recorded runs) or held-out "
+        "compositions at the trained difficulty, training on the rest "
+        f"({', '.join(COMPOSITIONAL)})",
+    )
     p.add_argument("--n-train", type=int, default=None, help="training problems per seed")
     p.add_argument("--n-eval", type=int, default=None, help="held-out problems per difficulty")
     p.add_argument("--samples", type=int, default=None, help="teacher samples per problem")
@@ -92,6 +109,14 @@ def build_setup(args: argparse.Namespace) -> common.Setup:
         ood_knobs=dict(preset.get("ood_knobs", {})),
         seeds=list(range(args.seeds)),
     )
+    if args.ood == "compositional":
+        if args.family not in COMPOSITIONAL:
+            raise SystemExit(f"--ood compositional: only for {', '.join(COMPOSITIONAL)}")
+        # same length and knobs on both sides: the held-out combinations are the only change.
+        # Training problems are written from ``knobs`` too, so they are train-split as well.
+        setup.knobs["split"] = "train"
+        setup.ood_knobs = {"split": "heldout"}
+        setup.ood_difficulty = setup.id_difficulty
     overrides = {
         "n_train": args.n_train,
         "n_eval": args.n_eval,
@@ -117,6 +142,13 @@ def build_setup(args: argparse.Namespace) -> common.Setup:
     return setup
 
 
+def results_name(args: argparse.Namespace) -> str:
+    """``--name``, else rationales-FAMILY (plus -compositional for that OOD split, so it never
+    overwrites the length split's record)."""
+    suffix = "-compositional" if args.ood == "compositional" else ""
+    return str(args.name or f"rationales-{args.family}{suffix}")
+
+
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -127,7 +159,7 @@ def uptime() -> str:
 def collect(args: argparse.Namespace) -> dict[str, Any]:
     """Results from a stopped run's work directory (same options as the run it was)."""
     setup = build_setup(args)
-    name = args.name or f"rationales-{setup.family}"
+    name = results_name(args)
     work = args.work_dir / name
     eval_file = work / "eval.jsonl"
     runs: list[dict[str, Any]] = []
@@ -151,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return collect(args)
     setup = build_setup(args)
     common.pin_threads(setup.threads)
-    name = args.name or f"rationales-{setup.family}"
+    name = results_name(args)
     work = args.work_dir / name
     eval_file = work / "eval.jsonl"
     runs: list[dict[str, Any]] = []

@@ -4,14 +4,23 @@ Difficulty 1 is ``a x + b = c``; 2 puts x terms on both sides; from 3 on each si
 more terms (``difficulty`` terms per side at most) and the solution may be a fraction,
 written in lowest terms ("-9/4"). The gold rationale collects the x coefficients, then
 the constants, then divides, each as an explicit arithmetic claim.
+
+A compositional split (``split = "train" | "heldout"``) holds out combinations of the two
+sign-dependent operations every rationale makes, at the same equation shape: the sign of the
+constants moved off the left side (their sum moves by subtraction when positive or zero, by
+addition when negative) and the sign of the x coefficient divided by. A combination is
+written as two signs, divisor first: "-+" is "divide by a negative number after subtracting
+the left constants". Each sign of each operation is seen in training; held-out items use a
+held-out pair of them.
 """
 
 from __future__ import annotations
 
 import random
 from fractions import Fraction
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
 from tracemint.synth.families._answers import check_number
@@ -20,6 +29,39 @@ from tracemint.synth.families._answers import check_number
 class LinearConfig(FamilyConfig):
     max_coefficient: int = Field(9, ge=2, le=1000)  # |x coefficients| are at most this
     max_constant: int = Field(20, ge=2, le=10**6)  # |constants| and |integer solutions| too
+    # "all" draws every equation (the items every recorded run used); "train" / "heldout"
+    # keep the equations whose sign combination (see ``combination``) is not / is held out
+    split: Literal["all", "train", "heldout"] = "all"
+    heldout_combinations: tuple[str, ...] = ("-+",)
+
+    @field_validator("heldout_combinations")
+    @classmethod
+    def _combinations(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in v if c not in COMBINATIONS]
+        if bad:
+            raise ValueError(f"unknown combinations {bad}; known: {list(COMBINATIONS)}")
+        if not v or len(set(v)) != len(v) or len(v) == len(COMBINATIONS):
+            raise ValueError("need 1..3 distinct combinations: both splits must be possible")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # "all" dumps as before the split existed: every record's config stays byte-identical
+        data: dict[str, Any] = handler(self)
+        if self.split == "all":
+            data.pop("split", None)
+            data.pop("heldout_combinations", None)
+        return data
+
+
+COMBINATIONS = ("++", "+-", "-+", "--")  # (sign of the divisor, sign of the left constants)
+
+
+def combination(a: int, left_constants: list[int]) -> str:
+    """The sign combination of an equation: the x coefficient ``a`` it divides by, then the
+    sum of the constants it moves off the left side (zero counts as "+": moved by subtracting).
+    """
+    return ("+" if a > 0 else "-") + ("+" if sum(left_constants) >= 0 else "-")
 
 
 def _term(coef: int, first: bool, x: bool) -> str:
@@ -72,9 +114,12 @@ class LinearEquations(Family):
     def make(self, rng: random.Random) -> Item:
         cfg = self.config
         assert isinstance(cfg, LinearConfig)
-        while True:
+        held = set(cfg.heldout_combinations)
+        while True:  # rejection keeps every other choice distributed as in "all"
             item = self._draw(rng, cfg)
-            if item is not None and clean_answer(item.answer, item) is not None:
+            if item is None or clean_answer(item.answer, item) is None:
+                continue
+            if cfg.split == "all" or (cfg.split == "heldout") == (item_combination(item) in held):
                 return item
 
     def _draw(self, rng: random.Random, cfg: LinearConfig) -> Item | None:
@@ -131,3 +176,23 @@ class LinearEquations(Family):
 
     def check(self, answer: str, item: Item) -> bool:
         return check_number(answer, item, fractions=True, prefix="x=")
+
+
+def item_combination(item: Item) -> str:
+    """An item's sign combination, read back from its question (the split's ground truth:
+    a test can check it without trusting the generator's bookkeeping)."""
+    equation = item.question.removeprefix("Solve for x: ").split(". Give x")[0]
+    left, right = equation.split(" = ")
+    a = sum(_coefficients(left, x=True)) - sum(_coefficients(right, x=True))
+    return combination(a, _coefficients(left, x=False))
+
+
+def _coefficients(side: str, x: bool) -> list[int]:
+    """The signed x coefficients (``x``) or constants of one side as written ("0" is none)."""
+    out: list[int] = []
+    for term in side.replace("- ", "-").replace("+ ", "").split():
+        if term == "0" or term.endswith("x") != x:
+            continue
+        body = term.removesuffix("x")
+        out.append(int(body + "1") if body in ("", "-") else int(body))
+    return out
