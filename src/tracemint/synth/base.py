@@ -22,9 +22,15 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from tracemint import plugins
 from tracemint.config import validate_config
@@ -37,6 +43,31 @@ class FamilyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     difficulty: int = Field(1, ge=1, le=10)
+
+
+class CompositionalConfig(FamilyConfig):
+    """A family whose items are built from combinations (of operations, of signs) that a
+    compositional OOD split can hold out: ``split = "train"`` keeps items without a held-out
+    combination, ``"heldout"`` items with one, at the same length; ``"all"`` keeps every item.
+
+    The subclass names its held-out field in ``heldout_field``. With ``split = "all"`` neither
+    field is dumped, so a record's config stays byte-identical to before the split existed.
+    """
+
+    heldout_field: ClassVar[str] = ""
+    split: Literal["all", "train", "heldout"] = "all"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.split == "all":
+            data.pop("split", None)
+            data.pop(self.heldout_field, None)
+        return data
+
+    def keeps(self, heldout: bool) -> bool:
+        """Whether an item with (``heldout``) or without a held-out combination is in the split."""
+        return self.split == "all" or (self.split == "heldout") == heldout
 
 
 @dataclass(frozen=True)

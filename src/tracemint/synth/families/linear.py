@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
-from typing import Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import Field, field_validator
 
-from tracemint.synth.base import Family, FamilyConfig, Item, clean_answer, families
+from tracemint.synth.base import CompositionalConfig, Family, Item, clean_answer, families
 from tracemint.synth.families._answers import check_number
 
 
-class LinearConfig(FamilyConfig):
+class LinearConfig(CompositionalConfig):
+    heldout_field = "heldout_combinations"
+
     max_coefficient: int = Field(9, ge=2, le=1000)  # |x coefficients| are at most this
     max_constant: int = Field(20, ge=2, le=10**6)  # |constants| and |integer solutions| too
     # "all" draws every equation (the items every recorded run used); "train" / "heldout"
     # keep the equations whose sign combination (see ``combination``) is not / is held out
-    split: Literal["all", "train", "heldout"] = "all"
     heldout_combinations: tuple[str, ...] = ("-+",)
 
     @field_validator("heldout_combinations")
@@ -43,15 +43,6 @@ class LinearConfig(FamilyConfig):
         if not v or len(set(v)) != len(v) or len(v) == len(COMBINATIONS):
             raise ValueError("need 1..3 distinct combinations: both splits must be possible")
         return v
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # "all" dumps as before the split existed: every record's config stays byte-identical
-        data: dict[str, Any] = handler(self)
-        if self.split == "all":
-            data.pop("split", None)
-            data.pop("heldout_combinations", None)
-        return data
 
 
 COMBINATIONS = ("++", "+-", "-+", "--")  # (sign of the divisor, sign of the left constants)
@@ -119,7 +110,7 @@ class LinearEquations(Family):
             item = self._draw(rng, cfg)
             if item is None or clean_answer(item.answer, item) is None:
                 continue
-            if cfg.split == "all" or (cfg.split == "heldout") == (item_combination(item) in held):
+            if cfg.keeps(item_combination(item) in held):
                 return item
 
     def _draw(self, rng: random.Random, cfg: LinearConfig) -> Item | None:

@@ -14,17 +14,14 @@ import operator
 import random
 import re
 from itertools import product
-from typing import Any, Literal
 
 from pydantic import (
     Field,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
-from tracemint.synth.base import Family, FamilyConfig, Item, families
+from tracemint.synth.base import CompositionalConfig, Family, Item, families
 from tracemint.synth.families._answers import check_count
 
 _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
@@ -32,11 +29,12 @@ PAIRS = tuple(a + b for a, b in product("+-*", repeat=2))  # every adjacent pair
 _OP = re.compile(r" ([+\-*]) \d+\)")
 
 
-class ModularConfig(FamilyConfig):
+class ModularConfig(CompositionalConfig):
+    heldout_field = "heldout_pairs"
+
     max_modulus: int = Field(97, ge=2, le=10**6)
     # "all" draws every chain (the items every recorded run used); "train" / "heldout" keep
     # the chains without / with a held-out adjacent pair (same length, same operands)
-    split: Literal["all", "train", "heldout"] = "all"
     heldout_pairs: tuple[str, ...] = ("*+", "-*", "+-")
 
     @field_validator("heldout_pairs")
@@ -48,15 +46,6 @@ class ModularConfig(FamilyConfig):
         if not v or len(set(v)) == len(PAIRS) or len(set(v)) != len(v):
             raise ValueError("need 1..8 distinct pairs: both splits must be possible")
         return v
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # "all" dumps as before the split existed: every record's config stays byte-identical
-        data: dict[str, Any] = handler(self)
-        if self.split == "all":
-            data.pop("split", None)
-            data.pop("heldout_pairs", None)
-        return data
 
     @model_validator(mode="after")
     def _train_possible(self) -> ModularConfig:
@@ -101,7 +90,7 @@ class Modular(Family):
         held = set(cfg.heldout_pairs)
         while True:  # rejection keeps operands and moduli distributed as in "all"
             item, ops = self._draw(rng, cfg)
-            if cfg.split == "all" or (cfg.split == "heldout") == bool(adjacent_pairs(ops) & held):
+            if cfg.keeps(bool(adjacent_pairs(ops) & held)):
                 return item
 
     def _draw(self, rng: random.Random, cfg: ModularConfig) -> tuple[Item, str]:
