@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from pathlib import Path
@@ -11,6 +10,7 @@ from types import ModuleType
 import pytest
 from typer.testing import CliRunner
 
+from benchmark_support import load_benchmark
 from tracemint.cli import app
 from tracemint.curate.decontam import (
     BenchmarkIndex,
@@ -29,13 +29,7 @@ runner = CliRunner()
 
 
 def _bench() -> ModuleType:
-    """benchmarks/decontam.py, for its edit functions (names, one number, sentence order)."""
-    path = Path(__file__).parent.parent / "benchmarks" / "decontam.py"
-    spec = importlib.util.spec_from_file_location("bench_decontam", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("decontam")
 
 
 def _questions(path: Path) -> list[str]:

@@ -8,13 +8,11 @@ prefill style and through /v1/completions; a trace a probe cannot score says why
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from benchmark_support import load_benchmark
 from tracemint.testing.simulated import (
     SimulatedModel,
     problems,
@@ -25,16 +23,9 @@ from tracemint.testing.simulated import (
 from tracemint.verify import extract_answer
 from tracemint.verify.numbers import parse_number
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "faithfulness_simulated.py"
-
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("faithfulness_simulated", _PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("faithfulness_simulated")
 
 
 bench = _bench()

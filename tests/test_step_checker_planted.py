@@ -9,10 +9,8 @@ currency, rates, separators, LaTeX) and junk around them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +18,7 @@ from types import ModuleType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmark_support import load_benchmark
 from tracemint.verify.arithmetic import TraceCheck, check_steps
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -27,13 +26,7 @@ SLICE = _ROOT / "tests" / "data" / "steps_gsm8k_train_200.jsonl"
 
 
 def _bench() -> ModuleType:
-    path = _ROOT / "benchmarks" / "step_checker.py"
-    spec = importlib.util.spec_from_file_location("step_checker_bench", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("step_checker")
 
 
 bench = _bench()

@@ -7,10 +7,8 @@ benchmark's resume comparison reads, are tested here too.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import py_compile
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,18 +17,12 @@ from typing import Any
 
 import pytest
 
+from benchmark_support import BENCHMARKS, load_benchmark
 from conftest_server import reset_server, start_test_server
-
-_BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vs_anchors", _BENCH / "vs_anchors.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("vs_anchors")
 
 
 bench = _bench()
@@ -117,7 +109,7 @@ def test_ratios_and_table() -> None:
 
 
 def test_anchor_drivers_compile() -> None:
-    drivers = sorted((_BENCH / "anchors").glob("*.py"))
+    drivers = sorted((BENCHMARKS / "anchors").glob("*.py"))
     assert {p.name for p in drivers} >= {"distilabel_driver.py", "curator_driver.py"}
     for path in drivers:
         py_compile.compile(str(path), doraise=True)
