@@ -3,31 +3,14 @@
 The zygote reads it from a pipe whose write end the worker holds while the program runs, so
 the program can write there too: whatever the bytes are, :func:`check_frame` returns either
 a well-formed result or the program's own ``SandboxProtocolError`` verdict, and never
-raises. Loaded by :mod:`tracemint.verify._sandbox_zygote` by path, like the worker module.
+raises. Loaded by :mod:`tracemint.verify._sandbox_zygote` by path; a leaf: it imports
+nothing of the package, so the zygote's start pays for nothing more.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from typing import TYPE_CHECKING, Any
-
-
-def _worker_module() -> Any:
-    """The worker module the zygote loaded by path before this one (``_sandbox_zygote``'s
-    ``_sibling``, which also loads this module); imported as part of the package instead
-    (tests), the package's own copy."""
-    return sys.modules.get("_tracemint_sandbox_worker") or importlib.import_module(
-        "tracemint.verify._sandbox_worker"
-    )
-
-
-if TYPE_CHECKING:
-    from tracemint.verify._sandbox_worker import _error
-else:
-    _error = _worker_module()._error
-
+from typing import Any
 
 _RESULT_FIELDS = ("status", "value", "value_type", "error_type", "message", "resource",
                   "stdout", "stderr")  # fmt: skip
@@ -37,7 +20,9 @@ _RESOURCES = frozenset({None, "cpu", "memory", "output", "processes", "disk", "s
 
 def protocol_error(what: str) -> dict[str, Any]:
     """The verdict for a program whose result channel held something no worker writes."""
-    return _error("SandboxProtocolError", f"the result channel held {what}")
+    return {**dict.fromkeys(_RESULT_FIELDS), "status": "error", "stdout": "", "stderr": "",
+            "error_type": "SandboxProtocolError",
+            "message": f"the result channel held {what}"}  # fmt: skip
 
 
 def check_frame(data: bytes, max_output_bytes: int) -> dict[str, Any]:
