@@ -42,7 +42,7 @@ from tracemint.runner.progress import RunProgress
 from tracemint.sources.base import PrepareContext
 from tracemint.store import RunStore
 from tracemint.strategies import load_strategy
-from tracemint.teachers.base import Teacher
+from tracemint.teachers.base import Teacher, WaitingCalls
 
 __all__ = ["LocalRunner", "MintContext", "RunStats", "build_teacher", "mint_problem", "open_source"]
 
@@ -120,7 +120,7 @@ class LocalRunner:
                 await pool.ready()
             mint = pool.mint if pool is not None else lambda p: mint_problem(p, ctx)
             waiting = pool.waiting if pool is not None else teacher.waiting
-            with RunProgress(total, enabled=self.show_progress, waiting=waiting) as bar:
+            with self._progress_bar(total, waiting) as bar:
                 bar.advance(len(done), 0, 0)
                 await self._mint_all(problems(unique(iter(source))), done, mint, ctx, bar)
             self._curate(problems)
@@ -154,6 +154,10 @@ class LocalRunner:
         pool = WorkerPool(self.recipe, self.store.cache_path, n, concurrency)
         pool.spawn()
         return pool
+
+    def _progress_bar(self, total: int | None, waiting: Callable[[], WaitingCalls]) -> RunProgress:
+        """The bar the run reports to (a subclass may show other numbers: evaluate/)."""
+        return RunProgress(total, enabled=self.show_progress, waiting=waiting)
 
     def _curate(self, problems: ProblemFilter) -> None:
         curate_after_minting(self.store, self.recipe, problems)

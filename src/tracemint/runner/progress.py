@@ -60,8 +60,13 @@ class RunProgress:
         enabled: bool = True,
         console: Console | None = None,
         waiting: Callable[[], WaitingCalls] | None = None,
+        verb: str = "minting",
+        tally: Callable[[], str] | None = None,
     ) -> None:
         self.enabled = enabled
+        # the count beside the bar (rich markup), asked on each refresh: accepted traces by
+        # default; an evaluation shows its accuracy instead (evaluate/progress.py)
+        self._tally = tally or (lambda: f"[green]{self.accepted} accepted")
         self._waiting = waiting
         self._waiting_timer: asyncio.TimerHandle | None = None
         self.started = time.monotonic()
@@ -70,11 +75,11 @@ class RunProgress:
         self._unshown = 0  # problems finished since the last update
         self._last_update = 0.0
         self._progress = Progress(
-            TextColumn("[bold]minting"),
+            TextColumn(f"[bold]{verb}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("problems"),
-            TextColumn("[green]{task.fields[accepted]} accepted"),
+            TextColumn("{task.fields[tally]}"),
             TextColumn("{task.fields[tps]} tok/s"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -84,7 +89,7 @@ class RunProgress:
             disable=not enabled,
         )
         self._task: TaskID = self._progress.add_task(
-            "mint", total=total, accepted=0, tps="0", waiting=""
+            verb, total=total, tally=self._tally(), tps="0", waiting=""
         )
 
     def __enter__(self) -> RunProgress:
@@ -130,6 +135,6 @@ class RunProgress:
         self._last_update = now
         rate = self.tokens / max(now - self.started, 1e-6)
         self._progress.update(
-            self._task, advance=self._unshown, accepted=self.accepted, tps=f"{rate:,.0f}"
+            self._task, advance=self._unshown, tally=self._tally(), tps=f"{rate:,.0f}"
         )
         self._unshown = 0
