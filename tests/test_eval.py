@@ -225,11 +225,11 @@ def _tiny_model(folder: Path, seed: int) -> None:
 
 def test_local_teacher_generates_and_identity_tracks_weights(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from tracemint.plugins import teacher_class
+    from tracemint import plugins
     from tracemint.teachers.base import GenerationRequest
     from tracemint.teachers.local import LocalTeacher, LocalTeacherConfig
 
-    assert teacher_class("local") is LocalTeacher
+    assert plugins.teachers.get("local") is LocalTeacher
     folder = tmp_path / "ckpt"
     _tiny_model(folder, seed=0)
     cfg = LocalTeacherConfig(path=folder, dtype="float32", threads=1)

@@ -13,7 +13,7 @@ import copy
 
 import pytest
 
-from tracemint.plugins import verifier_class, verifier_names
+from tracemint import plugins
 from tracemint.records import ALL_FIELDS, VERDICTS, Record
 from tracemint.synth.base import create_family, generate
 from tracemint.synth.records import problem_record
@@ -57,15 +57,15 @@ def _batch() -> list[Record]:
 
 
 def _verifier(name: str) -> Verifier:
-    verifier: Verifier = verifier_class(name)()
+    verifier: Verifier = plugins.verifiers.get(name)()
     return verifier
 
 
 def test_the_built_in_verifiers_are_registered() -> None:
-    assert {"answer", "family", "steps"} <= set(verifier_names())
+    assert {"answer", "family", "steps"} <= set(plugins.verifiers.names())
 
 
-@pytest.mark.parametrize("name", verifier_names())
+@pytest.mark.parametrize("name", plugins.verifiers.names())
 def test_verifier_contract(name: str) -> None:
     verifier = _verifier(name)
     assert verifier.name == name

@@ -88,21 +88,3 @@ def load_plugins(modules: Iterable[str]) -> None:
             importlib.import_module(module)
         except ImportError as e:
             raise ConfigError(f"plugins: cannot import {module!r}: {e}") from None
-
-
-def teacher_class(name: str) -> Any:
-    return teachers.get(name)
-
-
-def source_class(name: str) -> Any:
-    return sources.get(name)
-
-
-def verifier_class(name: str) -> Any:
-    """The registered ``Verifier`` class ``name`` (answer, family, steps, or a plugin's)."""
-    return verifiers.get(name)
-
-
-def verifier_names() -> list[str]:
-    """Every registered verifier, built-ins included."""
-    return verifiers.names()

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tracemint import plugins
 from tracemint.config import Recipe, component_config
 from tracemint.curate.pipeline import ProblemFilter, curate_run, write_summary
 from tracemint.errors import RunError, SourceError
-from tracemint.plugins import source_class, teacher_class
 from tracemint.records import Record
 from tracemint.runner.manifest import recipe_fingerprint
 from tracemint.store import RunStore
@@ -51,13 +51,13 @@ class RunStats:
 
 
 def build_teacher(recipe: Recipe) -> Teacher:
-    cls = teacher_class(recipe.teacher.type)
+    cls = plugins.teachers.get(recipe.teacher.type)
     teacher: Teacher = cls(component_config(recipe.teacher, cls))
     return teacher
 
 
 def open_source(recipe: Recipe) -> Any:
-    cls = source_class(recipe.source.type)
+    cls = plugins.sources.get(recipe.source.type)
     return cls(component_config(recipe.source, cls))
 
 

@@ -47,10 +47,10 @@ def recipe_fingerprint(recipe: Recipe) -> str:
 
 def _teacher_fingerprint(section: dict[str, Any]) -> dict[str, Any]:
     """The teacher section less its tuning keys (``Teacher.tuning_keys``)."""
-    from tracemint.plugins import teacher_class
+    from tracemint import plugins
 
     try:
-        cls = teacher_class(section.get("type", ""))
+        cls = plugins.teachers.get(section.get("type", ""))
     except Exception:  # an unknown type fails validation elsewhere, with a clear message
         return section
     return cls.fingerprint_config(section)

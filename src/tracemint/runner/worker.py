@@ -98,10 +98,10 @@ class BlockingChannel:
 def teacher_with_concurrency(recipe: Any, share: int) -> Any:
     """The recipe's teacher with this worker's share of its concurrency limit (teachers
     without one, e.g. the embedded model, are built as configured)."""
+    from tracemint import plugins
     from tracemint.config import component_config
-    from tracemint.plugins import teacher_class
 
-    cls = teacher_class(recipe.teacher.type)
+    cls = plugins.teachers.get(recipe.teacher.type)
     cfg = component_config(recipe.teacher, cls)
     if "concurrency" in type(cfg).model_fields:
         cfg = cfg.model_copy(update={"concurrency": share})

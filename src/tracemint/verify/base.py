@@ -4,7 +4,7 @@ Every place that judges a rationale (a run's verify and check_steps stages, ``tr
 verify`` on a user's file) goes through registered verifiers, so the same rationale gets
 the same columns and the same verdict wherever it is judged. A verifier is a batch
 function, like a stage, so a runner can call it per problem, per shard or in Ray's
-``map_batches`` alike; look one up by name with ``tracemint.plugins.verifier_class``.
+``map_batches`` alike; look one up by name with ``tracemint.plugins.verifiers.get``.
 
 Built-ins: ``answer`` (final answer vs reference, or a program's return value), ``family``
 (a generated problem judged by its family's own check), ``steps`` (arithmetic claims of
