@@ -23,6 +23,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_TEMPLATE = Path(__file__).resolve().parent / "templates" / "bare.jinja"
+# the answer task of an sft_multitask export: "[answer] QUESTION"
+ANSWER_TASK_TEMPLATE = Path(__file__).resolve().parent / "templates" / "answer_task.jinja"
 BIN = Path(sys.executable).parent
 
 
@@ -37,16 +39,23 @@ class Condition:
     # hold one layout)
     files: tuple[str, ...] = ("sft_messages.jsonl",)
     label: str = ""
+    # the prompt layout the student is evaluated with (the one its rows trained it on)
+    eval_template: Path = BARE_TEMPLATE
+    # > 0: SFT for (1 - share) of the steps, then DPO on the mint's dpo.jsonl pairs for the
+    # rest, from the SFT checkpoint (the same total steps as a plain SFT condition)
+    dpo_share: float = 0.0
 
 
 # The mints: teacher mode and selection. The three noisy mints sample the same traces (same
 # teacher, seed and problems); only what verification lets through differs.
+_MINT = {"answer_only": False, "noisy": True, "keep": "correct", "steps": False, "mc": False}
 MINTS: dict[str, dict[str, Any]] = {
-    "answer_only": {"answer_only": True, "noisy": False, "keep": "correct", "steps": False},
-    "gold": {"answer_only": False, "noisy": False, "keep": "correct", "steps": False},
-    "noisy": {"answer_only": False, "noisy": True, "keep": "all", "steps": False},
-    "noisy_answer": {"answer_only": False, "noisy": True, "keep": "correct", "steps": False},
-    "noisy_steps": {"answer_only": False, "noisy": True, "keep": "correct", "steps": True},
+    "answer_only": {**_MINT, "answer_only": True, "noisy": False},
+    "gold": {**_MINT, "noisy": False},
+    "noisy": {**_MINT, "keep": "all"},
+    "noisy_answer": _MINT,
+    "noisy_steps": {**_MINT, "steps": True},  # the step checker's labels
+    "noisy_mc": {**_MINT, "mc": True},  # Monte-Carlo step labels (rollouts), not the checker
 }
 
 CONDITIONS: tuple[Condition, ...] = (
@@ -61,7 +70,27 @@ CONDITIONS: tuple[Condition, ...] = (
         ("sft_messages.jsonl", "sft_partial.jsonl"),
         label="answer+step-verified + verified prefixes",
     ),
+    # issue 20: what the preference and process exports and multi-task rationales add
+    Condition(
+        "noisy_steps_dpo",
+        "noisy_steps",
+        label="answer+step-verified, then DPO on verified pairs",
+        dpo_share=0.2,
+    ),
+    Condition("noisy_mc", "noisy_mc", label="noisy, answer + Monte-Carlo-label-verified"),
+    Condition(
+        "gold_multitask",
+        "gold",
+        ("sft_multitask.jsonl",),
+        label="gold rationales as a second task",
+        eval_template=ANSWER_TASK_TEMPLATE,
+    ),
 )
+
+
+# the six conditions of the first suite (its recorded commands name no conditions);
+# ``--conditions all`` adds issue 20's
+DEFAULT_CONDITIONS = tuple(c.name for c in CONDITIONS[:6])
 
 
 @dataclass
@@ -93,7 +122,9 @@ class Setup:
     # a rerun repeats a record's digits only with the same count (the default is the core
     # count, which differs between machine kinds)
     threads: int = 2
-    conditions: list[str] = field(default_factory=lambda: [c.name for c in CONDITIONS])
+    mc_rollouts: int = 4  # Monte-Carlo continuations per step prefix (noisy_mc)
+    dpo_lr_scale: float = 0.1  # DPO's learning rate is lr times this (noisy_steps_dpo)
+    conditions: list[str] = field(default_factory=lambda: list(DEFAULT_CONDITIONS))
 
 
 # In-process mode runs the same Typer app in this process (what the test uses: importing
@@ -290,8 +321,20 @@ def mint(setup: Setup, mint_name: str, seed: int, train_file: Path, work: Path) 
             "sampling": {"temperature": 0.7, "max_tokens": 512, "seed": seed},
             "budget": {"samples": setup.samples},
             "verify": {"steps": True},
-            "select": {"keep": mode["keep"], "reject_wrong_steps": mode["steps"]},
-            "export": {"formats": ["sft_messages", "sft_partial"], "file_types": ["jsonl"]},
+            "select": {
+                "keep": mode["keep"],
+                "reject_wrong_steps": mode["steps"],
+                **({"reject_mc_errors": True} if mode["mc"] else {}),
+            },
+            **(
+                {"montecarlo": {"enabled": True, "k": setup.mc_rollouts, "apply_to": "correct"}}
+                if mode["mc"]
+                else {}
+            ),
+            "export": {
+                "formats": ["sft_messages", "sft_partial", "sft_multitask", "dpo"],
+                "file_types": ["jsonl"],
+            },
         },
     )
     run_dir = work / "mints" / name
@@ -321,6 +364,7 @@ def mint_stats(run_dir: Path) -> dict[str, Any]:
         "accepted": sum(bool(r["accepted"]) for r in rows),
         "sft_rows": count_rows(run_dir / "export" / "sft_messages.jsonl"),
         "sft_partial_rows": count_rows(run_dir / "export" / "sft_partial.jsonl"),
+        "dpo_pairs": count_rows(run_dir / "export" / "dpo.jsonl"),
     }
 
 
@@ -380,16 +424,30 @@ def student_info(folder: Path) -> dict[str, Any]:
     return {"vocab": config["vocab_size"], "params": params}
 
 
-def train(setup: Setup, data: Path, base: Path, out: Path, seed: int, log: Path) -> dict[str, Any]:
+def train(
+    setup: Setup,
+    data: Path,
+    base: Path,
+    out: Path,
+    seed: int,
+    log: Path,
+    *,
+    method: str = "sft",
+    steps: int | None = None,
+    lr: float | None = None,
+) -> dict[str, Any]:
     """``tracemint train`` (full fine-tuning, fp32 on the CPU); the train summary.
 
-    Loss on every token, as the recorded results were trained (``tracemint train`` now
-    defaults to the completion only), so a rerun reproduces them."""
+    SFT's loss is on every token, as the recorded results were trained (``tracemint train``
+    now defaults to the completion only), so a rerun reproduces them."""
+    steps = setup.steps if steps is None else steps
+    lr = setup.lr if lr is None else lr
+    loss = ["--loss-on", "all"] if method == "sft" else []
     args = [
         "train", str(data), "--out", str(out), "--model", str(base), "--no-lora",
-        "--loss-on", "all",
-        "--max-steps", str(setup.steps), "--batch-size", str(setup.batch_size),
-        "--lr", str(setup.lr), "--max-seq-len", str(setup.max_seq_len), "--seed", str(seed),
+        "--method", method, *loss,
+        "--max-steps", str(steps), "--batch-size", str(setup.batch_size),
+        "--lr", str(lr), "--max-seq-len", str(setup.max_seq_len), "--seed", str(seed),
     ]  # fmt: skip
     seconds = tracemint(args, log=log)
     summary: dict[str, Any] = json.loads((out / "train_summary.json").read_text())
@@ -398,14 +456,19 @@ def train(setup: Setup, data: Path, base: Path, out: Path, seed: int, log: Path)
 
 
 def evaluate(
-    setup: Setup, model_dir: Path, eval_file: Path, name: str, work: Path
+    setup: Setup,
+    model_dir: Path,
+    eval_file: Path,
+    name: str,
+    work: Path,
+    template: Path = BARE_TEMPLATE,
 ) -> dict[str, Any]:
     """``tracemint eval`` greedy, k = 1, on the held-out file (ID and OOD difficulties)."""
     args = [
         "eval", "--name", name, "--runs-dir", str(work / "evals"),
         "--teacher", f"local:{model_dir}", "--data", str(eval_file), "--k", "1",
         "--temperature", "0", "--max-tokens", str(setup.max_new_tokens),
-        "--strategy", str(BARE_TEMPLATE), "--no-progress", "--fresh",
+        "--strategy", str(template), "--no-progress", "--fresh",
     ]  # fmt: skip
     seconds = tracemint(args, log=work / "logs" / f"eval-{name}.log")
     result: dict[str, Any] = json.loads((work / "evals" / name / "eval.json").read_text())
@@ -466,11 +529,14 @@ def run_seed(
             results.append(record)
             continue
         t0 = time.perf_counter()
-        out = seed_dir / "students" / c.name
-        summary = train(
-            setup, data[c.name], base, out, seed, work / "logs" / f"train-{c.name}-s{seed}.log"
-        )
-        ev = evaluate(setup, Path(summary["saved_to"]), eval_file, f"{c.name}-s{seed}", work)
+        summary = train_condition(setup, c, data[c.name], mints[c.mint], base, seed, work)
+        if summary is None:  # no preference pair to train DPO on
+            record.update(id_accuracy=None, ood_accuracy=None, note="no dpo pairs")
+            results.append(record)
+            continue
+        record["train_stages"] = summary.get("stages")
+        model = Path(summary["saved_to"])
+        ev = evaluate(setup, model, eval_file, f"{c.name}-s{seed}", work, c.eval_template)
         record["id_accuracy"], record["n_id"] = accuracy(ev, "id", row_splits)
         record["ood_accuracy"], record["n_ood"] = accuracy(ev, "ood", row_splits)
         record["final_loss"] = summary.get("final_loss")
@@ -487,6 +553,41 @@ def run_seed(
     return results
 
 
+def train_condition(
+    setup: Setup, c: Condition, data: Path, mint_dir: Path, base: Path, seed: int, work: Path
+) -> dict[str, Any] | None:
+    """Train one condition's student: SFT, or SFT then DPO (``dpo_share``) at the same total
+    steps; the last stage's summary, with every stage's under ``stages``."""
+    seed_dir = work / f"seed{seed}"
+    out = seed_dir / "students" / c.name
+    log = work / "logs" / f"train-{c.name}-s{seed}.log"
+    if not c.dpo_share:
+        return train(setup, data, base, out, seed, log)
+    pairs = mint_dir / "export" / "dpo.jsonl"
+    if not count_rows(pairs):
+        return None
+    dpo_steps = max(1, round(setup.steps * c.dpo_share))
+    sft_out = seed_dir / "students" / f"{c.name}-sft"
+    sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
+    dpo = train(
+        setup,
+        pairs,
+        Path(sft["saved_to"]),
+        out,
+        seed,
+        log,
+        method="dpo",
+        steps=dpo_steps,
+        lr=setup.lr * setup.dpo_lr_scale,
+    )
+    dpo["stages"] = [
+        {k: s.get(k) for k in ("method", "rows", "final_loss", "wall_seconds")} | {"steps": n}
+        for s, n in ((sft, setup.steps - dpo_steps), (dpo, dpo_steps))
+    ]
+    dpo["dpo_pairs"] = count_rows(pairs)
+    return dpo
+
+
 def collect_seed(setup: Setup, seed: int, eval_file: Path, work: Path) -> list[dict[str, Any]]:
     """The records of one seed rebuilt from what its run left on disk (mints, data files,
     train summaries, eval.json): the conditions that finished, for a run that was stopped."""
@@ -496,7 +597,7 @@ def collect_seed(setup: Setup, seed: int, eval_file: Path, work: Path) -> list[d
     for c in CONDITIONS:
         if c.name not in setup.conditions:
             continue
-        ev_path = work / "evals" / f"{c.name}-s{seed}" / "eval.json"
+        ev_path = work / "evals" / f"{c.name}-s{seed}" / "eval.json"  # (the last stage's)
         summary_path = seed_dir / "students" / c.name / "train_summary.json"
         if not ev_path.is_file() or not summary_path.is_file():
             continue

@@ -79,7 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--d-model", type=int, default=None, help="student width")
     p.add_argument("--layers", type=int, default=None, help="student depth")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
-    p.add_argument("--conditions", default=None, help="comma-separated subset of conditions")
+    p.add_argument(
+        "--conditions",
+        default=None,
+        help="comma-separated conditions, or all (default: the first suite's six)",
+    )
     p.add_argument("--name", default=None, help="results name (default rationales-FAMILY)")
     p.add_argument("--results-dir", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--work-dir", type=Path, default=common.ROOT / "runs" / "experiments")
@@ -135,6 +139,7 @@ def build_setup(args: argparse.Namespace) -> common.Setup:
     if args.conditions:
         known = [c.name for c in common.CONDITIONS]
         wanted = [c.strip() for c in args.conditions.split(",") if c.strip()]
+        wanted = known if wanted == ["all"] else wanted
         unknown = [c for c in wanted if c not in known]
         if unknown:
             raise SystemExit(f"--conditions: unknown {unknown}; known: {known}")

@@ -35,6 +35,7 @@ def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) ->
     import rationales
 
     argv = ["--family", "modular", "--seeds", "1", "--n-train", "12", "--n-eval", "3"]
+    argv += ["--conditions", "all"]
     argv += ["--steps", "2", "--batch-size", "4", "--max-new-tokens", "12", "--d-model", "32"]
     argv += ["--name", "toy", "--results-dir", str(tmp_path / "results")]
     argv += ["--work-dir", str(tmp_path / "work"), "--label", "test"]
@@ -66,6 +67,23 @@ def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) ->
     assert rows["noisy"] - rows["noisy_answer"] == noisy["answer_wrong"]
     assert rows["noisy_steps"] == noisy["traces"] - noisy["step_wrong"]
     assert rows["noisy_steps_prefixes"] == rows["noisy_steps"] + noisy["sft_partial_rows"]
+
+    # issue 20's conditions: SFT then DPO at the same total steps, on the mint's own pairs
+    dpo = runs["noisy_steps_dpo"]
+    stages = dpo["train_stages"]
+    assert [s["method"] for s in stages] == ["sft", "dpo"]
+    assert sum(s["steps"] for s in stages) == setup["steps"]
+    assert stages[0]["rows"] == rows["noisy_steps"] and stages[1]["rows"] == noisy["dpo_pairs"] > 0
+    # Monte-Carlo labels filter among the answer-verified traces
+    assert rows["noisy_mc"] <= rows["noisy_answer"]
+    # rationales as a second task: two rows per gold trace, asked with the answer prefix
+    assert rows["gold_multitask"] == 2 * rows["gold"]
+    from tracemint.store import RunStore
+
+    for name, prefix in (("gold_multitask", True), ("gold", False)):
+        prompts = RunStore(runs[name]["eval_run"]).read_traces(columns=["prompt"]).to_pylist()
+        users = [json.loads(p["prompt"])[-1]["content"] for p in prompts]
+        assert len(users) == 6 and all(u.startswith("[answer] ") is prefix for u in users)
 
     # eval verdicts == `tracemint verify` verdicts on the same completions
     check = agreement.agreement(Path(runs["gold"]["eval_run"]), tmp_path / "agreement")

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from tracemint.export.preference import PreferenceExporter
 from tracemint.export.process import LABEL_SOURCES, PartialSFTExporter, ProcessExporter
-from tracemint.export.sft import SFTExporter
+from tracemint.export.sft import (
+    TASK_PREFIXES,
+    SFTExporter,
+    SFTMessagesExporter,
+    SFTMultitaskExporter,
+)
+from tracemint.plugins import exporters
 
 STEP_VERDICTS = st.sampled_from(["ok", "wrong", "unchecked"])
 
@@ -83,6 +89,23 @@ def test_every_export_row_rests_on_a_check(traces: list[dict[str, Any]], max_pai
 
     for r in SFTExporter().rows(traces):
         assert by_id[r["trace_id"]]["accepted"] is True
+    for r in SFTMessagesExporter().rows(traces):
+        assert by_id[r["trace_id"]]["accepted"] is True
+        assert r["messages"][-1]["content"] == by_id[r["trace_id"]]["completion"]
+
+    # rationales as a second task: per accepted trace an answer row and a rationale row
+    tasks: dict[str, list[str]] = {}
+    for r in SFTMultitaskExporter().rows(traces):
+        t = by_id[r["trace_id"]]
+        assert t["accepted"] is True
+        tasks.setdefault(r["trace_id"], []).append(r["task"])
+        user, reply = r["messages"][-2]["content"], r["messages"][-1]["content"]
+        assert user == TASK_PREFIXES[r["task"]] + t["question"]
+        want = f"The answer is {t['answer']}." if r["task"] == "answer" else t["completion"]
+        assert reply == want
+    assert all(v == ["answer", "rationale"] for v in tasks.values())
+    answered = {t["trace_id"] for t in traces if t["accepted"] is True and t["answer"] is not None}
+    assert set(tasks) == answered
 
     pairs = list(PreferenceExporter(max_pairs_per_problem=max_pairs).rows(traces))
     for r in pairs:
@@ -130,3 +153,16 @@ def test_every_export_row_rests_on_a_check(traces: list[dict[str, Any]], max_pai
             for s in range(first, last):  # merged steps carry no check of their own
                 assert t["steps"][s]["verdict"] == "unchecked"
                 assert mc is None or s >= len(mc) or mc[s] is None
+
+
+def test_the_property_test_covers_every_registered_exporter() -> None:
+    """A new exporter is attacked here before it ships (its rows rest on a check)."""
+    covered = {
+        SFTExporter.name,
+        SFTMessagesExporter.name,
+        SFTMultitaskExporter.name,
+        PreferenceExporter.name,
+        PartialSFTExporter.name,
+        ProcessExporter.name,
+    }
+    assert set(exporters.names()) <= covered

@@ -103,7 +103,7 @@ def test_every_gsm8k_gold_solution_in_the_slice_is_correct() -> None:
 def test_answers_worked_out_in_place_read_their_result(
     a: int, b: int, lead: str, unit: str, annotated: bool
 ) -> None:
-    """"The final answer is 15 gallons * 8 pints / gallon = <<15*8=120>>120 pints": the
+    """ "The final answer is 15 gallons * 8 pints / gallon = <<15*8=120>>120 pints": the
     stated value is the result; a connective or a calculator note changes nothing; a wrong
     result is wrong, and a bare "x = y" with no operator never reads as y."""
     note = f"<<{a}*{b}={a * b}>>" if annotated else ""

@@ -149,6 +149,10 @@ class SelectConfig(_Strict):
     min_votes: int = Field(3, ge=1)
     # a right answer reached through a wrong step teaches a wrong habit: drop it
     reject_wrong_steps: bool = True
+    # the same by Monte-Carlo step labels (``[montecarlo]``): drop a trace one of whose step
+    # prefixes no rollout continues to the reference answer (``mc_first_error`` set). Such
+    # labels see a wrong step only where it changes where the chain ends up
+    reject_mc_errors: bool = False
     # drop a trace whose column is below a threshold, e.g. {early_aoc = 0.2}; traces that
     # were not probed (null) are kept
     min_columns: dict[str, float] = {}
@@ -168,7 +172,8 @@ class SelectConfig(_Strict):
 
 class ExportConfig(_Strict):
     # sft (prompt/completion: TRL trains on the completion), sft_messages (one messages column),
-    # dpo (preference pairs), prm (TRL stepwise labels), sft_partial (good prefixes)
+    # sft_multitask (answer and rationale as two prefixed tasks), dpo (preference pairs),
+    # prm (TRL stepwise labels), sft_partial (good prefixes)
     formats: list[str] = ["sft", "dpo"]  # registered exporters (checked in parse_recipe)
     file_types: list[Literal["jsonl", "parquet"]] = ["jsonl", "parquet"]
     system_prompt: str | None = None  # prepended to every exported conversation
@@ -298,6 +303,20 @@ class Recipe(_Strict):
     export: ExportConfig = ExportConfig()
     report: ReportConfig = ReportConfig()
     run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> Recipe:
+        if self.select.reject_mc_errors and not self.montecarlo.enabled:
+            raise ValueError(
+                "select.reject_mc_errors needs Monte-Carlo step labels: set "
+                "[montecarlo] enabled = true"
+            )
+        if self.select.reject_mc_errors and self.montecarlo.apply_to == "wrong":
+            raise ValueError(
+                'select.reject_mc_errors: montecarlo.apply_to = "wrong" labels no trace '
+                'selection could accept; use "correct" or "all"'
+            )
+        return self
 
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name

@@ -74,6 +74,7 @@ exporters: Registry[Any] = Registry(
     {
         "sft": "tracemint.export.sft",
         "sft_messages": "tracemint.export.sft",
+        "sft_multitask": "tracemint.export.sft",
         "dpo": "tracemint.export.preference",
         "prm": "tracemint.export.process",
         "sft_partial": "tracemint.export.process",

@@ -50,6 +50,8 @@ _SECRET = re.compile(
 _EXPORT_NOTES = {
     "sft": "TRL prompt-completion (conversational): the loss covers `completion` only",
     "sft_messages": "TRL conversational `messages`: TRL trains on every token by default",
+    "sft_multitask": "two `messages` rows per trace: `[answer] question` -> final answer, "
+    "`[rationale] question` -> rationale (column `task`)",
     "dpo": "TRL preference pairs: `prompt`, `chosen`, `rejected` (conversational)",
     "prm": "TRL stepwise supervision: `prompt`, `completions`, `labels`",
     "sft_partial": "checked-good prefixes of wrong traces, as `messages`",

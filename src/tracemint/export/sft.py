@@ -82,3 +82,33 @@ def _tail(t: Record) -> dict[str, Any]:
         "answer": t.get("answer"),
         "agreement": t.get("agreement"),
     }
+
+
+#: Task prefixes of ``sft_multitask``, in front of the question ("Distilling step-by-step",
+#: Hsieh et al. 2023). At test time the student is asked with the answer prefix only, so the
+#: rationale shapes training and costs nothing at inference.
+TASK_PREFIXES = {"answer": "[answer] ", "rationale": "[rationale] "}
+
+
+@exporters.register("sft_multitask")
+class SFTMultitaskExporter(Exporter):
+    """Rationales as a second task: two ``messages`` rows per accepted trace, the question
+    behind ``[answer] `` answered with the final answer alone, and behind ``[rationale] ``
+    answered with the whole rationale. ``task`` names the row's task."""
+
+    name = "sft_multitask"
+    columns = pa.schema([("messages", MESSAGES), ("task", pa.string()), *_SFT_TAIL])
+
+    def rows(self, traces: Iterable[Record]) -> Iterator[dict[str, Any]]:
+        for t in traces:
+            if not is_accepted(t) or t.get("answer") is None:
+                continue  # an accepted trace has an answer; a row without one is no data
+            *system, user = self.prompt_messages(t)
+            outputs = {"answer": f"The answer is {t['answer']}.", "rationale": t["completion"]}
+            for task, output in outputs.items():
+                asked = {**user, "content": TASK_PREFIXES[task] + user["content"]}
+                yield {
+                    "messages": [*system, asked, {"role": "assistant", "content": output}],
+                    "task": task,
+                    **_tail(t),
+                }

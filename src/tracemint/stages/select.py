@@ -64,6 +64,8 @@ def _judge(t: Record, cfg: SelectConfig, votes: int) -> str | None:
         return None if (t.get("completion") or "").strip() else "empty"
     if cfg.reject_wrong_steps and t.get("first_wrong_step") is not None:
         return f"wrong step {t['first_wrong_step']}"
+    if cfg.reject_mc_errors and t.get("mc_first_error") is not None:
+        return f"rollouts fail from step {t['mc_first_error']}"
     if cfg.keep == "correct" and t.get("reference") is not None:
         if t["verdict"] == "correct":
             return None
@@ -137,13 +139,15 @@ def probe_sample(trace_id: str, share: float) -> bool:
 
 def count_verified(traces: Sequence[Record], cfg: SelectConfig) -> int:
     """Traces that count toward a rejection-sampling quota: correct, and (when wrong steps
-    are rejected) with no wrong step."""
+    are rejected) with no wrong step, by the checker or by rollouts. (Rollouts run after
+    sampling, so during rounds ``mc_first_error`` is not there yet and does not count.)"""
     return sum(
         1
         for t in traces
         if t.get("verdict") == "correct"
         and not t.get(LEAK_COLUMN)
         and not (cfg.reject_wrong_steps and t.get("first_wrong_step") is not None)
+        and not (cfg.reject_mc_errors and t.get("mc_first_error") is not None)
     )
 
 

@@ -21,6 +21,13 @@ coincidence can therefore change a constant too; the chain stays arithmetically 
 The corruption of a sample is seeded by (question, ``sample_index``, ``seed``): rerunning a
 recipe gives the same traces, and the samples of one problem differ from each other.
 ``answer_only = true`` replies with the final line alone (the answer-only baseline).
+
+**Continuing a prefix** (Monte-Carlo step labels, probes: ``request.prefill``): the teacher
+goes on from the lines written so far *as written*: where a prefix line's numbers differ from
+gold's, the continuation carries the written values (a model believes its own context), and
+its own lines slip with the same ``noise``. So a prefix with a slip that changes the outcome
+leads to a wrong answer in every continuation, and one whose slip leaves the outcome unchanged
+(a residue off by the modulus) does not: exactly what rollout labels can and cannot see.
 """
 
 from __future__ import annotations
@@ -124,7 +131,11 @@ def _rewrite_line(
     subst: dict[str, str],
     rng: random.Random,
     result: Corruption,
+    settle: bool = False,
 ) -> str:
+    """One line with carried values and planned slips. ``settle``: a claim that computes its
+    gold value again ends that value's carrying ("-2 mod 2 = 0": back on the gold chain);
+    ``corrupt`` keeps the older, textual rule its recorded traces were made with."""
     out: list[str] = []
     pos = 0
     for m in _CLAIM.finditer(line):
@@ -154,6 +165,8 @@ def _rewrite_line(
                 subst[gold] = _fmt_like(value, gold)  # an earlier slip still carries
         elif written != gold:
             subst[gold] = written
+        elif settle:
+            subst.pop(gold, None)
         out.append(f"{expression} = {written}")
         pos = m.end()
     out.append(_substitute_numbers(line[pos:], subst))
@@ -254,6 +267,7 @@ class NoisyGoldTeacher(Teacher):
 
     name = "noisy_gold"
     config_class = NoisyGoldTeacherConfig
+    supports_prefill = True  # continues the written lines (module docstring)
 
     def __init__(self, config: NoisyGoldTeacherConfig) -> None:
         self.config = config
@@ -291,9 +305,11 @@ class NoisyGoldTeacher(Teacher):
         """One sample: gold, slipped, or answer-only."""
         question, problem = self.lookup(request.messages)
         cfg = self.config
-        if cfg.answer_only:
+        extra: dict[str, Any] = {}
+        if request.prefill is not None:
+            text = self.continuation(question, problem, request)
+        elif cfg.answer_only:
             text = f"The answer is {problem['answer']}."
-            extra: dict[str, Any] = {}
         else:
             rng = _sample_rng(question, request.sample_index, cfg.seed)
             c = corrupt(problem["rationale"], rng, cfg.noise, cfg.propagate)
@@ -307,6 +323,41 @@ class NoisyGoldTeacher(Teacher):
             model=self.model,
             extra=extra,
         )
+
+    def continuation(
+        self, question: str, problem: dict[str, str], request: GenerationRequest
+    ) -> str:
+        """The gold lines after the prefix's, computed from the values the prefix wrote."""
+        gold = problem["rationale"].split("\n")
+        written = (request.prefill or "").rstrip("\n").split("\n")
+        done = len(written)
+        if done >= len(gold):
+            return ""
+        # gold's value -> the value last written in its place ("0 * 9 = 1, and 0 mod 2 = 0"
+        # goes on from 0: the slip was not carried to the line's end)
+        subst: dict[str, str] = {}
+        for g, w in zip(gold[:done], written, strict=False):
+            g_nums, w_nums = _NUMBER.findall(g), _NUMBER.findall(w)
+            if len(g_nums) == len(w_nums):  # the same line, maybe other values
+                subst.update(zip(g_nums, w_nums, strict=True))
+        subst = {a: b for a, b in subst.items() if a != b}
+        key = f"{request.prefill}\x00{request.seed}\x00{question}"
+        rng = _sample_rng(key, request.sample_index, self.config.seed)
+        claims = checkable_claims(problem["rationale"])
+        plan: dict[tuple[int, int], bool] = {}
+        for line_no, ends in claims.items():
+            slip = rng.random() < self.config.noise
+            target = rng.choice(ends)
+            carries = rng.random() < self.config.propagate
+            if slip and line_no >= done:
+                plan[(line_no, target)] = carries
+        result = Corruption("", sorted(claims))
+        rest = [
+            _rewrite_line(line, i, plan, subst, rng, result, settle=True)
+            for i, line in enumerate(gold)
+            if i >= done
+        ]
+        return "\n".join(rest)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         return [self.reply(r) for r in requests]

@@ -131,6 +131,8 @@ def fallback_doubt(prefix: str) -> re.Match[str] | None:
     """What voids a marker-less answer in its own sentence ``prefix``: a hedge or negation
     in the clause that introduces it, or doubt about oneself anywhere before it."""
     return FALLBACK_HEDGE.search(introducing_clause(prefix)) or UNSURE.search(prefix)
+
+
 _NUMBER_WORDS = (
     r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fourty|fifty|sixty"

@@ -105,9 +105,7 @@ def _reading(
             if ref_words & group:
                 vocabulary |= group
     return Reading(
-        shape=Shape(
-            list_answer=listed, keep_words=frozenset(ref_words), equation="=" in reference
-        ),
+        shape=Shape(list_answer=listed, keep_words=frozenset(ref_words), equation="=" in reference),
         vocabulary=frozenset(vocabulary - _STOPWORDS),
         letters=letters,
         whole_line=listed or not numeric,
