@@ -104,15 +104,7 @@ def checkable_claims(rationale: str) -> dict[int, list[int]]:
 def corrupt(rationale: str, rng: random.Random, noise: float, propagate: float) -> Corruption:
     """Slip each checkable line of ``rationale`` with probability ``noise`` (see module doc)."""
     claims = checkable_claims(rationale)
-    # Draws happen for every checkable line in order, so one sample's choices never shift
-    # another line's: the fraction slipped is exactly Bernoulli(noise) per line.
-    plan: dict[tuple[int, int], bool] = {}
-    for line_no, ends in claims.items():
-        slip = rng.random() < noise
-        target = rng.choice(ends)
-        carries = rng.random() < propagate
-        if slip:
-            plan[(line_no, target)] = carries
+    plan = _plan(claims, rng, noise, propagate)
     result = Corruption(rationale, sorted(claims))
     if not plan:
         return result
@@ -122,6 +114,23 @@ def corrupt(rationale: str, rng: random.Random, noise: float, propagate: float) 
         lines[i] = _rewrite_line(line, i, plan, subst, rng, result)
     result.text = "\n".join(lines)
     return result
+
+
+def _plan(
+    claims: dict[int, list[int]], rng: random.Random, noise: float, propagate: float
+) -> dict[tuple[int, int], bool]:
+    """(line, claim end) -> does the slip carry, for the lines that slip.
+
+    Draws happen for every checkable line in order, so one sample's choices never shift
+    another line's: the fraction slipped is exactly Bernoulli(noise) per line."""
+    plan: dict[tuple[int, int], bool] = {}
+    for line_no, ends in claims.items():
+        slip = rng.random() < noise
+        target = rng.choice(ends)
+        carries = rng.random() < propagate
+        if slip:
+            plan[(line_no, target)] = carries
+    return plan
 
 
 def _rewrite_line(
@@ -344,13 +353,8 @@ class NoisyGoldTeacher(Teacher):
         key = f"{request.prefill}\x00{request.seed}\x00{question}"
         rng = _sample_rng(key, request.sample_index, self.config.seed)
         claims = checkable_claims(problem["rationale"])
-        plan: dict[tuple[int, int], bool] = {}
-        for line_no, ends in claims.items():
-            slip = rng.random() < self.config.noise
-            target = rng.choice(ends)
-            carries = rng.random() < self.config.propagate
-            if slip and line_no >= done:
-                plan[(line_no, target)] = carries
+        plan = _plan(claims, rng, self.config.noise, self.config.propagate)
+        plan = {key: carries for key, carries in plan.items() if key[0] >= done}
         result = Corruption("", sorted(claims))
         rest = [
             _rewrite_line(line, i, plan, subst, rng, result, settle=True)
