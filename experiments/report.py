@@ -99,10 +99,14 @@ def table(summary: dict[str, Any], labels: dict[str, str]) -> str:
 def title_of(result: dict[str, Any]) -> str:
     setup = result["setup"]
     seeds = len(result.get("seeds_done", setup["seeds"]))
+    ood_knobs = dict(setup.get("ood_knobs") or {})
+    if ood_knobs.pop("split", None) == "heldout":  # the compositional split (same length)
+        ood = f"held-out compositions, difficulty {setup['ood_difficulty']}"
+    else:
+        ood = f"{setup['ood_difficulty']} {ood_knobs or ''}".strip()
     return (
-        f"{setup['family']}: ID difficulty {setup['id_difficulty']}, OOD "
-        f"{setup['ood_difficulty']} {setup.get('ood_knobs') or ''}; noise {setup['noise']}, "
-        f"{setup['steps']} steps, {seeds} seeds"
+        f"{setup['family']}: ID difficulty {setup['id_difficulty']}, OOD {ood}; "
+        f"noise {setup['noise']}, {setup['steps']} steps, {seeds} seeds"
     )
 
 
