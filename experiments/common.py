@@ -44,6 +44,8 @@ class Condition:
     # > 0: SFT for (1 - share) of the steps, then DPO on the mint's dpo.jsonl pairs for the
     # rest, from the SFT checkpoint (the same total steps as a plain SFT condition)
     dpo_share: float = 0.0
+    # DPO's NLL term on the chosen rationale (RPO); 0: plain DPO
+    dpo_nll_weight: float = 0.0
 
 
 # The mints: teacher mode and selection. The three noisy mints sample the same traces (same
@@ -76,6 +78,13 @@ CONDITIONS: tuple[Condition, ...] = (
         "noisy_steps",
         label="answer+step-verified, then DPO on verified pairs",
         dpo_share=0.2,
+    ),
+    Condition(
+        "noisy_steps_rpo",
+        "noisy_steps",
+        label="answer+step-verified, then DPO + NLL (RPO) on verified pairs",
+        dpo_share=0.2,
+        dpo_nll_weight=1.0,
     ),
     Condition("noisy_mc", "noisy_mc", label="noisy, answer + Monte-Carlo-label-verified"),
     Condition(
@@ -435,6 +444,7 @@ def train(
     method: str = "sft",
     steps: int | None = None,
     lr: float | None = None,
+    nll_weight: float = 0.0,
 ) -> dict[str, Any]:
     """``tracemint train`` (full fine-tuning, fp32 on the CPU); the train summary.
 
@@ -442,7 +452,7 @@ def train(
     now defaults to the completion only), so a rerun reproduces them."""
     steps = setup.steps if steps is None else steps
     lr = setup.lr if lr is None else lr
-    loss = ["--loss-on", "all"] if method == "sft" else []
+    loss = ["--loss-on", "all"] if method == "sft" else ["--nll-weight", str(nll_weight)]
     args = [
         "train", str(data), "--out", str(out), "--model", str(base), "--no-lora",
         "--method", method, *loss,
@@ -579,9 +589,11 @@ def train_condition(
         method="dpo",
         steps=dpo_steps,
         lr=setup.lr * setup.dpo_lr_scale,
+        nll_weight=c.dpo_nll_weight,
     )
     dpo["stages"] = [
-        {k: s.get(k) for k in ("method", "rows", "final_loss", "wall_seconds")} | {"steps": n}
+        {k: s.get(k) for k in ("method", "rows", "final_loss", "wall_seconds")}
+        | {"steps": n, "lr": s["config"]["lr"], "nll_weight": s["config"]["nll_weight"]}
         for s, n in ((sft, setup.steps - dpo_steps), (dpo, dpo_steps))
     ]
     dpo["dpo_pairs"] = count_rows(pairs)

@@ -74,6 +74,10 @@ def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) ->
     assert [s["method"] for s in stages] == ["sft", "dpo"]
     assert sum(s["steps"] for s in stages) == setup["steps"]
     assert stages[0]["rows"] == rows["noisy_steps"] and stages[1]["rows"] == noisy["dpo_pairs"] > 0
+    assert stages[1]["nll_weight"] == 0.0 and stages[1]["lr"] < stages[0]["lr"]
+    rpo = runs["noisy_steps_rpo"]["train_stages"]
+    assert rpo[0] == {**stages[0], "wall_seconds": rpo[0]["wall_seconds"]}  # the same SFT
+    assert rpo[1]["method"] == "dpo" and rpo[1]["nll_weight"] == 1.0
     # Monte-Carlo labels filter among the answer-verified traces
     assert rows["noisy_mc"] <= rows["noisy_answer"]
     # rationales as a second task: two rows per gold trace, asked with the answer prefix

@@ -149,3 +149,21 @@ def test_cli(tmp_path: Path) -> None:
     assert (out / "train_summary.json").exists()
     bad = CliRunner().invoke(app, ["train", str(tmp_path / "missing.jsonl"), "--out", str(out)])
     assert bad.exit_code == 3
+
+
+def test_an_nll_weight_is_a_dpo_option(tmp_path: Path) -> None:
+    """RPO's NLL term belongs to DPO: asked of SFT it is a clear error naming the option, and
+    nothing is trained."""
+    from typer.testing import CliRunner
+
+    from tracemint.cli import app
+
+    out = tmp_path / "rpo"
+    args = ["train", str(_sft_file(tmp_path)), "--out", str(out), "--nll-weight", "1"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0
+    assert "nll_weight is a DPO option (--method dpo)" in res.output
+    assert "Value error" not in res.output and not (out / "train_summary.json").exists()
+    with pytest.raises(ValueError, match="DPO option"):
+        TrainConfig(method="sft", nll_weight=0.5)
+    assert TrainConfig(method="dpo", nll_weight=1.0).nll_weight == 1.0

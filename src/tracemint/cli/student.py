@@ -170,6 +170,11 @@ def train(
             help="sft: completion (the answer only: prompt tokens masked) or all (every token)"
         ),
     ] = "completion",
+    beta: Annotated[float, typer.Option(help="dpo: temperature on the implicit reward")] = 0.1,
+    nll_weight: Annotated[
+        float,
+        typer.Option(help="dpo: weight of an NLL term on the chosen rationale (RPO); 0: plain"),
+    ] = 0.0,
     progress: Annotated[bool, typer.Option(help="show the progress bar (on stderr)")] = True,
 ) -> None:
     """Fine-tune a student on exported data (SFT or DPO, through TRL, optional LoRA)."""
@@ -191,11 +196,14 @@ def train(
             max_seq_len=max_seq_len,
             seed=seed,
             loss_on=loss_on,  # type: ignore[arg-type]
+            beta=beta,
+            nll_weight=nll_weight,
         )
     except ValidationError as e:
         # one line per bad option, named as typed (pydantic's own text adds a URL per error)
         bad = "; ".join(
-            f"--{'.'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']}"
+            (f"--{'.'.join(str(x) for x in err['loc']).replace('_', '-')}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
             for err in e.errors()
         )
         raise ConfigError(f"invalid train option: {bad}") from None

@@ -46,6 +46,11 @@ class TrainConfig(BaseModel):
     gradient_checkpointing: bool = False
     #: DPO's temperature on the implicit reward
     beta: float = Field(0.1, gt=0.0)
+    #: DPO: weight of a negative log-likelihood term on the chosen rationale (RPO, Pang et al.
+    #: 2024, "Iterative Reasoning Preference Optimization", use 1). Plain DPO can lower the
+    #: chosen rationale's likelihood while it widens the margin, and a student forgets what
+    #: SFT taught it; the NLL term holds the chosen text up. 0: plain DPO
+    nll_weight: float = Field(0.0, ge=0.0)
     #: SFT: which tokens the loss covers. "completion": the assistant's answer only (TRL's
     #: ``completion_only_loss``; ``messages`` rows are split into prompt and completion at the
     #: last assistant turn); "all": every token, system prompt and question included
@@ -53,6 +58,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _defaults(self) -> TrainConfig:
+        if self.nll_weight and self.method != "dpo":
+            raise ValueError("nll_weight is a DPO option (--method dpo)")
         if self.lr is None:
             # LoRA adapters want a larger step than full fine-tuning; DPO a smaller one
             base = 2e-4 if self.lora else 2e-5

@@ -214,6 +214,13 @@ def _train(cfg: TrainConfig, rows: list[dict[str, Any]], progress: bool) -> dict
         )
 
 
+def _dpo_losses(cfg: TrainConfig) -> dict[str, Any]:
+    """TRL's loss mix: the sigmoid DPO loss, plus NLL on the chosen side when asked (RPO)."""
+    if not cfg.nll_weight:
+        return {}
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.nll_weight]}
+
+
 def _run(
     cfg: TrainConfig,
     common: dict[str, Any],
@@ -253,7 +260,7 @@ def _run(
 
         trainer = DPOTrainer(
             model=model,
-            args=DPOConfig(**common, beta=cfg.beta, dataset_num_proc=None),
+            args=DPOConfig(**common, beta=cfg.beta, dataset_num_proc=None, **_dpo_losses(cfg)),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=peft_config,
