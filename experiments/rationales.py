@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=None, help="student depth")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
     p.add_argument(
+        "--dpo-lr-scale", type=float, default=None, help="DPO's lr = --lr times this (0.1)"
+    )
+    p.add_argument(
         "--conditions",
         default=None,
         help="comma-separated conditions, or all (default: the first suite's six)",
@@ -132,6 +135,7 @@ def build_setup(args: argparse.Namespace) -> common.Setup:
         "d_model": args.d_model,
         "layers": args.layers,
         "threads": args.threads,
+        "dpo_lr_scale": args.dpo_lr_scale,
     }
     for key, value in overrides.items():
         if value is not None:
