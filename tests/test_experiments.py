@@ -80,6 +80,16 @@ def test_rationales_experiment_at_toy_size(tmp_path: Path, experiments: None) ->
     assert rpo[1]["method"] == "dpo" and rpo[1]["nll_weight"] == 1.0
     # Monte-Carlo labels filter among the answer-verified traces
     assert rows["noisy_mc"] <= rows["noisy_answer"]
+    # the two labellers on the same answer-verified traces (experiments/step_labels.py)
+    import step_labels
+
+    labels = step_labels.main([str(tmp_path / "work" / "toy"), "--results-dir", str(tmp_path)])
+    counts = labels["seeds"]["0"]
+    assert counts["answer_verified"] == noisy["traces"] - noisy["answer_wrong"]
+    assert counts["checker_flags"] == counts["checker_true"] == counts["slipped"]  # exact
+    assert counts["both"] + counts["rollouts_only"] == counts["rollout_flags"]
+    assert counts["answer_verified"] - counts["rollout_flags"] == rows["noisy_mc"]
+    assert counts["rollout_calls"] > 0
     # rationales as a second task: two rows per gold trace, asked with the answer prefix
     assert rows["gold_multitask"] == 2 * rows["gold"]
     from tracemint.store import RunStore
