@@ -594,6 +594,7 @@ def train_condition(
     dpo["stages"] = [
         {k: s.get(k) for k in ("method", "rows", "final_loss", "wall_seconds")}
         | {"steps": n, "lr": s["config"]["lr"], "nll_weight": s["config"]["nll_weight"]}
+        | ({"dpo": s["dpo"]} if "dpo" in s else {})
         for s, n in ((sft, setup.steps - dpo_steps), (dpo, dpo_steps))
     ]
     dpo["dpo_pairs"] = count_rows(pairs)

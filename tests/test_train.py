@@ -119,6 +119,24 @@ def test_dpo_two_steps(tmp_path: Path) -> None:
     s = train(cfg, _dpo_file(tmp_path))
     assert s["method"] == "dpo" and s["steps"] == 2
     assert all("loss" in e for e in _log(cfg.out))
+    # where DPO moved the chosen side: the first and last logged step of TRL's own log
+    logged = [e for e in _log(cfg.out) if "logps/chosen" in e]
+    assert s["dpo"]["chosen_logps"] == [logged[0]["logps/chosen"], logged[-1]["logps/chosen"]]
+    assert len(s["dpo"]["rejected_logps"]) == 2
+
+
+def test_dpo_with_an_nll_term_trains_on_both_losses(tmp_path: Path) -> None:
+    """RPO through TRL's loss mix: at the first step DPO's loss is log 2 (policy = reference),
+    so anything above it is the NLL of the chosen tokens, which an untrained student has."""
+    cfg = _cfg(tmp_path, method="dpo", model="tiny", max_seq_len=64, lora=False, nll_weight=1.0)
+    s = train(cfg, _dpo_file(tmp_path))
+    assert s["config"]["nll_weight"] == 1.0 and s["steps"] == 2
+    first = _log(cfg.out)[0]["loss"]
+    assert first > 0.6932 + 1.0, first
+    plain = _cfg(tmp_path, method="dpo", model="tiny", max_seq_len=64, lora=False)
+    plain.out = tmp_path / "plain"
+    train(plain, _dpo_file(tmp_path))
+    assert abs(_log(plain.out)[0]["loss"] - 0.6931) < 1e-3
 
 
 def test_wrong_layout_is_a_source_error(tmp_path: Path) -> None:

@@ -144,6 +144,10 @@ def eval_(
     note(f"wrote {run_dir / EVAL_FILE} and {run_dir / PLOT_FILE}")
 
 
+#: a fall of the chosen side's log-probability (nats, whole completion) worth a warning
+DISPLACED_NATS = 2.0
+
+
 @app.command()
 @_friendly
 def train(
@@ -219,6 +223,16 @@ def train(
         ("seconds/step", f"{sps:.2f}" if sps is not None else "-"),
         ("saved to", str(s["saved_to"])),
     ]
+    chosen = s.get("dpo", {}).get("chosen_logps")
+    if chosen:
+        rows.append(("chosen log-prob", f"{chosen[0]:.2f} -> {chosen[1]:.2f}"))
     if s.get("resumed_from"):
         rows.insert(1, ("resumed from", str(s["resumed_from"])))
     console.print(_summary_table("tracemint train", rows))
+    if chosen and chosen[1] < chosen[0] - DISPLACED_NATS:
+        note(
+            f"warning: DPO made the chosen rationales less likely ({chosen[0]:.2f} -> "
+            f"{chosen[1]:.2f} nats): the margin grew by pushing both down, and the student may "
+            "have unlearned what SFT taught it. --nll-weight 1 (RPO) or a lower --lr holds "
+            "the chosen side up (docs/student.md)."
+        )

@@ -214,6 +214,22 @@ def _train(cfg: TrainConfig, rows: list[dict[str, Any]], progress: bool) -> dict
         )
 
 
+def dpo_drift(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """How DPO moved the chosen and rejected rationales' log-probabilities (first and last
+    logged step, summed over a completion's tokens, batch mean). Why: a widening margin can
+    hide a falling chosen likelihood ("likelihood displacement"), and a student whose chosen
+    rationales became far less likely has unlearned what SFT taught it."""
+    logged = [e for e in entries if "logps/chosen" in e and "logps/rejected" in e]
+    if not logged:
+        return {}
+    first, last = logged[0], logged[-1]
+    return {
+        "chosen_logps": [first["logps/chosen"], last["logps/chosen"]],
+        "rejected_logps": [first["logps/rejected"], last["logps/rejected"]],
+        "reward_accuracy": last.get("rewards/accuracies"),
+    }
+
+
 def _dpo_losses(cfg: TrainConfig) -> dict[str, Any]:
     """TRL's loss mix: the sigmoid DPO loss, plus NLL on the chosen side when asked (RPO)."""
     if not cfg.nll_weight:
@@ -307,5 +323,7 @@ def _run(
         "merged": saved.name == "final",
         "config": cfg.model_dump(mode="json"),
     }
+    if cfg.method == "dpo":
+        summary["dpo"] = dpo_drift(entries)
     (cfg.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
