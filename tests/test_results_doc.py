@@ -4,7 +4,9 @@ A results table is preceded by ``<!-- record: NAME -->`` (``experiments/results/
 its rows are conditions by label, and the train-rows, ID and OOD cells must be the record's
 mean (± sample std) over seeds, formatted as ``experiments/report.py`` prints them. A claim
 table is preceded by ``<!-- claims: NAME, NAME -->``: every ``mean ± std`` it quotes must be a
-cell of one of those records. A record named by a marker must exist and be complete.
+cell of one of those records. A step-label table (``<!-- labels: NAME, ... -->``, records of
+``experiments/step_labels.py``) names its record and seed in its first two cells and shows
+that seed's counts. A record named by a marker must exist and be complete.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "results.md"
 RECORDS = ROOT / "experiments" / "results"
-MARKER = re.compile(r"<!--\s*(record|claims):\s*([^>]+?)\s*-->")
+MARKER = re.compile(r"<!--\s*(record|claims|labels):\s*([^>]+?)\s*-->")
 SPREAD = re.compile(r"\d\.\d{3} ± \d\.\d{3}")
 
 
@@ -117,3 +119,36 @@ def test_a_claim_table_quotes_only_its_records(names: list[str], rows: list[list
     assert not unknown, f"numbers in docs/results.md that no record of {names} holds: {unknown}"
     verdicts = [row[-1] for row in rows[2:]]
     assert all(verdicts), "every claim row ends in a verdict"
+
+
+#: step-label table header -> the record's count
+LABEL_COLUMNS = {
+    "answer-verified traces": "answer_verified",
+    "slipped (truth)": "slipped",
+    "checker flags": "checker_flags",
+    "rollout flags": "rollout_flags",
+    "both": "both",
+    "rollouts only": "rollouts_only",
+    "rollout calls": "rollout_calls",
+}
+
+
+@pytest.mark.parametrize(
+    ("names", "rows"),
+    [(names, rows) for kind, names, rows in TABLES if kind == "labels"],
+    ids=[",".join(names) for kind, names, _ in TABLES if kind == "labels"],
+)
+def test_a_step_label_table_is_its_records(names: list[str], rows: list[list[str]]) -> None:
+    header, body = rows[0], rows[2:]
+    assert header[:2] == ["record", "seed"]
+    seen = set()
+    for row in body:
+        assert row[0] in names, f"{row[0]} is not named by the table's marker"
+        path = RECORDS / f"{row[0]}.json"
+        counts = json.loads(path.read_text(encoding="utf-8"))["seeds"][row[1]]
+        for title, cell in zip(header[2:], row[2:], strict=True):
+            assert int(cell.replace(",", "")) == counts[LABEL_COLUMNS[title]], (row[0], title)
+        seen.add((row[0], row[1]))
+    for name in names:
+        seeds = json.loads((RECORDS / f"{name}.json").read_text(encoding="utf-8"))["seeds"]
+        assert {(name, s) for s in seeds} <= seen, f"{name}: the table leaves seeds out"
