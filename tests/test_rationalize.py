@@ -146,6 +146,12 @@ def test_fingerprint_is_unchanged_when_off() -> None:
     assert recipe_fingerprint(parse_recipe(off)) == "f70a9b33b9fa7cb6"
     on = {**data, "budget": {**data["budget"], "rationalize": True}}
     assert recipe_fingerprint(parse_recipe(on)) != "f70a9b33b9fa7cb6"
+    # select.reject_mc_errors (issue 20) likewise: off keeps the fingerprint, on changes it
+    plain = {**data, "select": {"reject_mc_errors": False}}
+    assert recipe_fingerprint(parse_recipe(plain)) == "f70a9b33b9fa7cb6"
+    mc = {**data, "montecarlo": {"enabled": True}, "select": {"reject_mc_errors": True}}
+    with_labels = {**data, "montecarlo": {"enabled": True}}
+    assert recipe_fingerprint(parse_recipe(mc)) != recipe_fingerprint(parse_recipe(with_labels))
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,8 @@ def recipe_fingerprint(recipe: Recipe) -> str:
         del d["verify"]["answers"]
     if not d["budget"].get("rationalize"):  # off, as before it existed: runs keep theirs
         d["budget"].pop("rationalize", None)
+    if not d["select"].get("reject_mc_errors"):  # the same
+        d["select"].pop("reject_mc_errors", None)
     return stable_hash(d)
 
 
