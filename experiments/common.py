@@ -46,6 +46,10 @@ class Condition:
     dpo_share: float = 0.0
     # DPO's NLL term on the chosen rationale (RPO); 0: plain DPO
     dpo_nll_weight: float = 0.0
+    # where the DPO pairs come from: "teacher" (the mint's dpo export: the teacher's verified
+    # and wrong traces) or "student" (on-policy: the SFT stage's own samples on the training
+    # problems, minted with it as a `local` teacher and verified the same way)
+    pairs_from: str = "teacher"
 
 
 # The mints: teacher mode and selection. The three noisy mints sample the same traces (same
@@ -85,6 +89,14 @@ CONDITIONS: tuple[Condition, ...] = (
         label="answer+step-verified, then DPO + NLL (RPO) on verified pairs",
         dpo_share=0.2,
         dpo_nll_weight=1.0,
+    ),
+    Condition(
+        "noisy_steps_rpo_self",
+        "noisy_steps",
+        label="answer+step-verified, then DPO + NLL on the student's own verified pairs",
+        dpo_share=0.2,
+        dpo_nll_weight=1.0,
+        pairs_from="student",
     ),
     Condition("noisy_mc", "noisy_mc", label="noisy, answer + Monte-Carlo-label-verified"),
     Condition(
@@ -132,6 +144,7 @@ class Setup:
     # count, which differs between machine kinds)
     threads: int = 2
     mc_rollouts: int = 4  # Monte-Carlo continuations per step prefix (noisy_mc)
+    self_samples: int = 4  # the student's samples per training problem (pairs_from student)
     dpo_lr_scale: float = 0.1  # DPO's learning rate is lr times this (noisy_steps_dpo)
     conditions: list[str] = field(default_factory=lambda: list(DEFAULT_CONDITIONS))
 
@@ -545,6 +558,8 @@ def run_seed(
             results.append(record)
             continue
         record["train_stages"] = summary.get("stages")
+        if "self_mint" in summary:
+            record["self_mint"] = summary["self_mint"]
         model = Path(summary["saved_to"])
         ev = evaluate(setup, model, eval_file, f"{c.name}-s{seed}", work, c.eval_template)
         record["id_accuracy"], record["n_id"] = accuracy(ev, "id", row_splits)
@@ -573,12 +588,17 @@ def train_condition(
     log = work / "logs" / f"train-{c.name}-s{seed}.log"
     if not c.dpo_share:
         return train(setup, data, base, out, seed, log)
-    pairs = mint_dir / "export" / "dpo.jsonl"
-    if not count_rows(pairs):
-        return None
     dpo_steps = max(1, round(setup.steps * c.dpo_share))
     sft_out = seed_dir / "students" / f"{c.name}-sft"
-    sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
+    if c.pairs_from == "student":
+        sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
+        pairs = self_pairs(setup, Path(sft["saved_to"]), c.name, seed, work)
+    else:
+        pairs = mint_dir / "export" / "dpo.jsonl"
+    if not count_rows(pairs):
+        return None
+    if c.pairs_from != "student":
+        sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
     dpo = train(
         setup,
         pairs,
@@ -598,7 +618,36 @@ def train_condition(
         for s, n in ((sft, setup.steps - dpo_steps), (dpo, dpo_steps))
     ]
     dpo["dpo_pairs"] = count_rows(pairs)
+    if c.pairs_from == "student":  # what the student's own samples looked like
+        dpo["self_mint"] = mint_stats(pairs.parent.parent)
     return dpo
+
+
+def self_pairs(setup: Setup, model: Path, name: str, seed: int, work: Path) -> Path:
+    """On-policy preference pairs: ``tracemint run`` with the SFT student as a ``local``
+    teacher on the seed's training problems (the bare prompt it was trained on), verified by
+    answer and steps like the teacher's traces; returns the run's ``dpo.jsonl``."""
+    seed_dir = work / f"seed{seed}"
+    run_name = f"{name}-self-s{seed}"
+    recipe = write_recipe(
+        seed_dir / "recipes" / f"{run_name}.toml",
+        {
+            "name": run_name,
+            "runs_dir": str(seed_dir / "mints"),
+            "source": {"type": "file", "path": str(seed_dir / "train.jsonl"), "id_field": "id"},
+            "teacher": {"type": "local", "path": str(model), "threads": setup.threads},
+            "strategy": {"name": str(BARE_TEMPLATE)},
+            "sampling": {"temperature": 0.7, "max_tokens": setup.max_new_tokens, "seed": seed},
+            "budget": {"samples": setup.self_samples},
+            "verify": {"steps": True},
+            "select": {"keep": "correct", "reject_wrong_steps": True},
+            "export": {"formats": ["dpo"], "file_types": ["jsonl"]},
+        },
+    )
+    run_dir = seed_dir / "mints" / run_name
+    again = ["--resume"] if (run_dir / "manifest.json").exists() else []
+    tracemint(["run", str(recipe), "--no-progress", *again], log=work / "logs" / f"{run_name}.log")
+    return run_dir / "export" / "dpo.jsonl"
 
 
 def collect_seed(setup: Setup, seed: int, eval_file: Path, work: Path) -> list[dict[str, Any]]:
