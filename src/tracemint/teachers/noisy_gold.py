@@ -26,8 +26,9 @@ recipe gives the same traces, and the samples of one problem differ from each ot
 goes on from the lines written so far *as written*: where a prefix line's numbers differ from
 gold's, the continuation carries the written values (a model believes its own context), and
 its own lines slip with the same ``noise``. So a prefix with a slip that changes the outcome
-leads to a wrong answer in every continuation, and one whose slip leaves the outcome unchanged
-(a residue off by the modulus) does not: exactly what rollout labels can and cannot see.
+leads to a wrong answer in every continuation; one whose slip its own line does not carry (a
+wrong sum followed by the residue of the right one), or whose changed value leaves the outcome
+alone (a residue off by the modulus), does not: what rollout labels can and cannot see.
 """
 
 from __future__ import annotations
@@ -350,11 +351,11 @@ class NoisyGoldTeacher(Teacher):
             if len(g_nums) == len(w_nums):  # the same line, maybe other values
                 subst.update(zip(g_nums, w_nums, strict=True))
         subst = {a: b for a, b in subst.items() if a != b}
-        key = f"{request.prefill}\x00{request.seed}\x00{question}"
-        rng = _sample_rng(key, request.sample_index, self.config.seed)
+        stream = f"{request.prefill}\x00{request.seed}\x00{question}"
+        rng = _sample_rng(stream, request.sample_index, self.config.seed)
         claims = checkable_claims(problem["rationale"])
         plan = _plan(claims, rng, self.config.noise, self.config.propagate)
-        plan = {key: carries for key, carries in plan.items() if key[0] >= done}
+        plan = {at: carries for at, carries in plan.items() if at[0] >= done}
         result = Corruption("", sorted(claims))
         rest = [
             _rewrite_line(line, i, plan, subst, rng, result, settle=True)
