@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_TEMPLATE = Path(__file__).resolve().parent / "templates" / "bare.jinja"
@@ -49,7 +49,7 @@ class Condition:
     # where the DPO pairs come from: "teacher" (the mint's dpo export: the teacher's verified
     # and wrong traces) or "student" (on-policy: the SFT stage's own samples on the training
     # problems, minted with it as a `local` teacher and verified the same way)
-    pairs_from: str = "teacher"
+    pairs_from: Literal["teacher", "student"] = "teacher"
 
 
 # The mints: teacher mode and selection. The three noisy mints sample the same traces (same
@@ -590,15 +590,13 @@ def train_condition(
         return train(setup, data, base, out, seed, log)
     dpo_steps = max(1, round(setup.steps * c.dpo_share))
     sft_out = seed_dir / "students" / f"{c.name}-sft"
+    sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
     if c.pairs_from == "student":
-        sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
         pairs = self_pairs(setup, Path(sft["saved_to"]), c.name, seed, work)
     else:
         pairs = mint_dir / "export" / "dpo.jsonl"
     if not count_rows(pairs):
         return None
-    if c.pairs_from != "student":
-        sft = train(setup, data, base, sft_out, seed, log, steps=setup.steps - dpo_steps)
     dpo = train(
         setup,
         pairs,

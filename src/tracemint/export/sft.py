@@ -74,7 +74,7 @@ class SFTMessagesExporter(Exporter):
 
 
 def _tail(t: Record) -> dict[str, Any]:
-    """Provenance and verdict columns, shared by both SFT layouts."""
+    """Provenance and verdict columns, shared by every SFT layout."""
     return {
         **provenance(t),
         "trace_id": t["trace_id"],
