@@ -185,3 +185,21 @@ def test_an_nll_weight_is_a_dpo_option(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="DPO option"):
         TrainConfig(method="sft", nll_weight=0.5)
     assert TrainConfig(method="dpo", nll_weight=1.0).nll_weight == 1.0
+
+
+@pytest.mark.parametrize(
+    ("chosen", "warned"),
+    [([-0.16, -11.28], True), ([-0.16, -2.15], False), ([-0.16, -0.45], False), (None, False)],
+)
+def test_the_cli_warns_when_dpo_pushed_the_chosen_side_down(
+    chosen: list[float] | None, warned: bool
+) -> None:
+    """More than 2 nats lost on the chosen rationales (the records' plain DPO lost 11-17) is
+    worth a warning that names the remedies; a small move, RPO's, or SFT is not."""
+    from tracemint.cli.student import displacement_warning
+
+    summary = {"method": "dpo", "dpo": {"chosen_logps": chosen}} if chosen else {"method": "sft"}
+    text = displacement_warning(summary)
+    assert (text is not None) is warned
+    if text:
+        assert "-0.16 -> -11.28" in text and "--nll-weight 1" in text and "--lr" in text

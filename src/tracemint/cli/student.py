@@ -148,6 +148,20 @@ def eval_(
 DISPLACED_NATS = 2.0
 
 
+def displacement_warning(summary: dict[str, Any]) -> str | None:
+    """The warning for a DPO run that made its chosen rationales much less likely (the
+    margin grew by pushing both sides down), or None."""
+    chosen = summary.get("dpo", {}).get("chosen_logps")
+    if not chosen or chosen[1] >= chosen[0] - DISPLACED_NATS:
+        return None
+    return (
+        f"warning: DPO made the chosen rationales less likely ({chosen[0]:.2f} -> "
+        f"{chosen[1]:.2f} nats): the margin grew by pushing both down, and the student may "
+        "have unlearned what SFT taught it. --nll-weight 1 (RPO) or a lower --lr holds "
+        "the chosen side up (docs/student.md)."
+    )
+
+
 @app.command()
 @_friendly
 def train(
@@ -229,10 +243,6 @@ def train(
     if s.get("resumed_from"):
         rows.insert(1, ("resumed from", str(s["resumed_from"])))
     console.print(_summary_table("tracemint train", rows))
-    if chosen and chosen[1] < chosen[0] - DISPLACED_NATS:
-        note(
-            f"warning: DPO made the chosen rationales less likely ({chosen[0]:.2f} -> "
-            f"{chosen[1]:.2f} nats): the margin grew by pushing both down, and the student may "
-            "have unlearned what SFT taught it. --nll-weight 1 (RPO) or a lower --lr holds "
-            "the chosen side up (docs/student.md)."
-        )
+    warning = displacement_warning(s)
+    if warning:
+        note(warning)
